@@ -90,10 +90,12 @@ setup_cxl() {
   cxlregion=$(json_field region <<<"$out")
   [[ -n $cxlregion ]] || fail "cxl create-region reported no region"
   step "cxl: find the nd region of $cxlregion"
-  local i d
+  # The nd region (on the nvdimm-bridge's ndbus) has no sysfs link to the cxl region: match the address.
+  local i d want
+  want=$(($(cat /sys/bus/cxl/devices/"$cxlregion"/resource)))
   for ((i = 0; i < 300; i++)); do
-    for d in /sys/bus/cxl/devices/"$cxlregion"/pmem_region*/ndbus*/region*; do
-      [[ -e $d ]] && { ndregion=$(basename "$d"); break 2; }
+    for d in /sys/bus/nd/devices/region*; do
+      [[ -e $d/resource ]] && (($(cat "$d/resource") == want)) && { ndregion=$(basename "$d"); break 2; }
     done
     sleep 0.1
   done

@@ -1,0 +1,20 @@
+// The [topology] section of tierd.toml, shared by tierd and tierctl:
+//
+//   [topology]
+//   same_tier_tolerance = 0.10      # fraction; nodes this close share a tier
+//   [topology.tier_override]        # node -> tier rank, for wrong firmware data
+//   node3 = 1                       # "3" = 1 works too
+#pragma once
+
+#include <string_view>
+
+#include "base/result.h"
+#include "topology/topology.h"
+
+namespace tier {
+
+// Parses TOML text; `source` names it in errors ("tierd.toml:4: ...").
+// Keys outside [topology] are left to their own modules.
+Result<TopologyOptions> parseTopologyConfig(std::string_view toml_text, std::string_view source);
+
+}  // namespace tier

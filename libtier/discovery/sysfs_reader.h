@@ -1,0 +1,16 @@
+// Reads PlatformFacts from sysfs (and a few procfs knobs) through FsRoot, so
+// it works on the live host, inside the lab and on captured fixture trees.
+#pragma once
+
+#include "base/result.h"
+#include "fs/fs_root.h"
+#include "topology/facts.h"
+
+namespace tier {
+
+// `sys` stands for /sys; `proc` for /proc, or null to skip the procfs knobs.
+// Fails only when the root holds no NUMA node information at all; any other
+// missing file is recorded as an absent feature in PlatformFacts::notes.
+Result<PlatformFacts> readPlatformFacts(const FsRoot& sys, const FsRoot* proc);
+
+}  // namespace tier

@@ -1,0 +1,76 @@
+// The one seam through which discovery reads the kernel's filesystems.
+// A FsRoot is a directory standing in for a mount point (/sys, /proc, or a
+// captured tree of either); every path handed to it is relative to that
+// directory, so the same code runs on the host, in the lab and on fixtures.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace tier {
+
+// Remembers every path a FsRoot touched, so `tierctl gather` can capture
+// exactly what discovery reads and nothing else.
+class AccessLog {
+ public:
+  void note(std::string_view relpath) { paths_.emplace(relpath); }
+  const std::set<std::string>& paths() const { return paths_; }
+
+ private:
+  std::set<std::string> paths_;
+};
+
+class FsRoot {
+ public:
+  // Opens `dir` as the root. Fails with the errno of open(2) and names `dir`.
+  static Result<FsRoot> open(const std::string& dir);
+
+  FsRoot(FsRoot&&) noexcept;
+  FsRoot& operator=(FsRoot&&) noexcept;
+  ~FsRoot();
+
+  const std::string& dir() const { return dir_; }
+  // True when this root is the live kernel mount (e.g. "/sys" itself), so
+  // that libraries which read hard-coded paths (libcxl, ...) see the same data.
+  bool isLive(std::string_view live_mount) const;
+
+  Result<std::string> readFile(std::string_view relpath) const;
+  // Directory entries without "." and "..", sorted by name.
+  Result<std::vector<std::string>> listDir(std::string_view relpath) const;
+  Result<std::string> readLink(std::string_view relpath) const;
+  bool exists(std::string_view relpath) const;
+  bool isDir(std::string_view relpath) const;
+  // Follows symlinks lexically inside the root (sysfs links are relative) and
+  // returns the canonical relative path, e.g. "bus/dax/devices/dax0.0" ->
+  // "devices/platform/.../dax0.0". Components that are not links pass through.
+  // Each link followed is appended to `links` as (its canonical path, its
+  // target text), which is what `tierctl gather` needs to keep links as links.
+  using LinkList = std::vector<std::pair<std::string, std::string>>;
+  Result<std::string> resolve(std::string_view relpath, LinkList* links = nullptr) const;
+  // lstat(2) mode of a path, without following a final symlink.
+  Result<unsigned> modeOf(std::string_view relpath) const;
+
+  void setAccessLog(std::shared_ptr<AccessLog> log) { log_ = std::move(log); }
+
+ private:
+  FsRoot(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
+  void note(std::string_view relpath) const;
+
+  int fd_ = -1;
+  std::string dir_;
+  std::shared_ptr<AccessLog> log_;
+};
+
+// Joins relative path pieces with '/', collapsing "." and "..".
+std::string normalizePath(std::string_view path);
+std::string joinPath(std::string_view a, std::string_view b);
+std::string baseName(std::string_view path);
+std::string parentPath(std::string_view path);
+
+}  // namespace tier

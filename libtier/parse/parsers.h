@@ -1,0 +1,54 @@
+// Parsers for the kernel's text formats. They take text, never paths, so they
+// are unit-tested and fuzzed without a filesystem. Each rejects malformed
+// input with an error naming the offending token or line.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace tier {
+
+std::string_view trim(std::string_view text);
+
+// "42\n", "0x1f" (hex with 0x prefix) -> number.
+Result<uint64_t> parseU64(std::string_view text);
+// Signed, for attributes such as numa_node that read "-1".
+Result<int64_t> parseI64(std::string_view text);
+// "1"/"0", "Y"/"N", "true"/"false", "yes"/"no" (sysfs spells booleans all these ways).
+Result<bool> parseBool(std::string_view text);
+
+// cpulist / nodelist format: "0-3,8,10-11". Empty text is the empty list.
+Result<std::vector<int>> parseIdList(std::string_view text);
+// Inverse of parseIdList, producing the kernel's compact form.
+std::string formatIdList(const std::vector<int>& ids);
+
+// A node's distance row: "10 20 30".
+Result<std::vector<int>> parseDistanceRow(std::string_view text);
+
+// /proc/meminfo or /sys/devices/system/node/nodeN/meminfo. Values with a
+// "kB" unit are converted to bytes; unitless ones (HugePages_*) kept as is.
+// Keys are the kernel's field names without the colon ("MemTotal", "Active(anon)").
+Result<std::map<std::string, uint64_t>> parseMeminfo(std::string_view text);
+
+// /proc/vmstat, nodeN/vmstat, nodeN/numastat: "name value" per line.
+Result<std::map<std::string, uint64_t>> parseCounters(std::string_view text);
+
+// One line of /proc/PID/numa_maps.
+struct NumaMapsEntry {
+  uint64_t start = 0;
+  std::string policy;  // "default", "bind:1", "interleave:0-1", "prefer:1", ...
+  std::string file;    // path of a file mapping, empty otherwise
+  bool heap = false, stack = false, huge = false;
+  uint64_t anon = 0, dirty = 0, mapped = 0;
+  uint64_t page_size = 4096;              // from kernelpagesize_kB
+  std::map<int, uint64_t> pages_on_node;  // N<node>=<pages>, in units of page_size
+};
+Result<std::vector<NumaMapsEntry>> parseNumaMaps(std::string_view text);
+
+}  // namespace tier
