@@ -132,7 +132,7 @@ run_command() {
   [[ -d $LAB_CWD ]] || fail "working directory $LAB_CWD is not visible in the guest"
   say "LAB-CMD-START"
   # A clean environment: the caller's (from the host) plus LAB_*.
-  env -i /bin/bash -c '. /run/lab/env; . /run/lab/cmd; cd "$0" || exit 125; exec "${LAB_CMD[@]}"' "$LAB_CWD" \
+  env -i /bin/bash -c '. /run/lab/env; . /run/lab/cmd; cd "$1" || exit 125; exec "${LAB_CMD[@]}"' lab "$LAB_CWD" \
     </dev/null >$CTL/stdout 2>$CTL/stderr
   local rc=$?
   echo "$rc" >$CTL/rc
