@@ -10,7 +10,11 @@ CTL=/run/lab
 . $CTL/config
 STEP=start
 
-say() { echo "lab-setup: $*" | tee -a $CTL/setup.log >/dev/console; }
+say() {
+  local up _
+  read -r up _ </proc/uptime
+  echo "lab-setup: [$up] $*" | tee -a $CTL/setup.log >/dev/console
+}
 step() { STEP=$1; say "step: $STEP"; }
 fail() {
   say "FAILED at '$STEP': $*"
@@ -149,6 +153,7 @@ run_shell() {
   # setsid -c: the shell gets ttyS0 as its controlling terminal, so job control and Ctrl-C work.
   env -i /bin/bash -c '. /run/lab/env; export TERM="$0" PS1="[lab:$LAB_PRESET \w]# "; exec setsid -c -w bash --norc -i' \
     "$LAB_TERM" </dev/ttyS0 >/dev/ttyS0 2>&1
+  echo "$?" >$CTL/rc
 }
 
 setup_sysctls
