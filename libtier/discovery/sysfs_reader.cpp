@@ -326,6 +326,7 @@ void readNvdimm(const FsRoot& sys, PlatformFacts& facts) {
     NdRegion region;
     region.name = name;
     region.size = readU64(sys, dir + "/size").value_or(0);
+    region.start = readU64(sys, dir + "/resource");
     region.target_node = readInt(sys, dir + "/target_node");
     region.numa_node = readInt(sys, dir + "/numa_node");
     if (auto path = sys.resolve(dir)) {

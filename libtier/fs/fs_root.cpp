@@ -139,6 +139,8 @@ Result<std::vector<std::string>> FsRoot::listDir(std::string_view relpath) const
   }
   ::closedir(dir);
   std::sort(names.begin(), names.end());
+  if (log_)
+    for (const auto& name : names) log_->noteListed(normalizePath(joinPath(relpath, name)));
   return names;
 }
 

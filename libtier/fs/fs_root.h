@@ -20,10 +20,14 @@ namespace tier {
 class AccessLog {
  public:
   void note(std::string_view relpath) { paths_.emplace(relpath); }
+  // Entries seen in a directory listing: discovery reads some symlinks (the
+  // HMAT initiators/nodeN links) only by their names.
+  void noteListed(std::string_view relpath) { listed_.emplace(relpath); }
   const std::set<std::string>& paths() const { return paths_; }
+  const std::set<std::string>& listed() const { return listed_; }
 
  private:
-  std::set<std::string> paths_;
+  std::set<std::string> paths_, listed_;
 };
 
 class FsRoot {

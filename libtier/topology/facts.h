@@ -97,6 +97,7 @@ struct NdRegion {
   std::string provider;  // "ACPI.NFIT", or the CXL nvdimm bridge's
   bool behind_cxl = false;  // the bus hangs off a CXL nvdimm-bridge
   uint64_t size = 0;
+  std::optional<uint64_t> start;  // physical address; equals its CXL region's when behind CXL
   std::optional<int> target_node, numa_node;
 };
 

@@ -47,6 +47,12 @@ std::optional<MemoryKind> kindFromDax(const PlatformFacts& facts, const DaxDevic
       const NdRegion* region = ns ? findByName(facts.nd_regions, ns->region) : nullptr;
       if (region) addUnique(out.nd_regions, region->name);
       bool cxl = region && region->behind_cxl;
+      // A CXL pmem region surfaces as an nd region at the same address.
+      for (const auto& cxl_region : facts.cxl_regions) {
+        if (!cxl || !region->start || cxl_region.start != region->start) continue;
+        addUnique(out.cxl_regions, cxl_region.name);
+        for (const auto& memdev : cxl_region.memdevs) addUnique(out.memdevs, memdev);
+      }
       out.evidence.push_back(fmt::format(
           "{} is onlined as system RAM from {} on {} ({})", dax.name, dax.backing.name,
           region ? region->name : "an unknown region",
@@ -171,11 +177,17 @@ std::optional<SortKey> hmatKey(const NodeFacts& target, int initiator) {
   return std::nullopt;
 }
 
-std::optional<SortKey> distanceKey(const NodeFacts* from, int target) {
+// Between equal distances, the kernel's memory tier (its abstract distance,
+// which also draws on CDAT and driver defaults) breaks the tie.
+double kernelTierOf(const NodeClass& node) {
+  return node.kernel_tier ? static_cast<double>(*node.kernel_tier) : 1e9;
+}
+
+std::optional<SortKey> distanceKey(const NodeFacts* from, const NodeClass& target) {
   if (!from) return std::nullopt;
-  auto it = from->distance.find(target);
+  auto it = from->distance.find(target.node);
   if (it == from->distance.end()) return std::nullopt;
-  return SortKey{static_cast<double>(it->second), 0};
+  return SortKey{static_cast<double>(it->second), kernelTierOf(target)};
 }
 
 SortKey kindKey(const NodeClass& node, const NodeFacts& facts, int initiator) {
@@ -188,7 +200,7 @@ SortKey kindKey(const NodeClass& node, const NodeFacts& facts, int initiator) {
     case MemoryKind::Pmem: order = 4; break;
     case MemoryKind::None: order = 5; break;
   }
-  return SortKey{static_cast<double>(order), 0};
+  return SortKey{static_cast<double>(order), kernelTierOf(node)};
 }
 
 InitiatorTiers orderFor(const Topology& topology, int initiator, double tolerance) {
@@ -210,7 +222,7 @@ InitiatorTiers orderFor(const Topology& topology, int initiator, double toleranc
   auto keys = keyed([&](const NodeClass& n) { return hmatKey(*topology.nodeFacts(n.node), initiator); });
   result.ordered_by = TierMetric::Hmat;
   if (keys.empty()) {
-    keys = keyed([&](const NodeClass& n) { return distanceKey(topology.nodeFacts(initiator), n.node); });
+    keys = keyed([&](const NodeClass& n) { return distanceKey(topology.nodeFacts(initiator), n); });
     result.ordered_by = TierMetric::Distance;
   }
   if (keys.empty()) {

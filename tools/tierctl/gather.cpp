@@ -80,6 +80,19 @@ tier::Result<void> addRoot(TarWriter& tar, const tier::FsRoot& root, const tier:
       ++summary.files;
     }
   }
+  // Links known only by name from a listing are kept as links (their
+  // targets come along only if discovery read them).
+  for (const auto& entry : log.listed()) {
+    auto mode = root.modeOf(entry);
+    if (!mode || !S_ISLNK(*mode)) continue;
+    auto parent = root.resolve(tier::parentPath(entry));
+    auto target = root.readLink(entry);
+    if (!parent || !target) continue;
+    std::string link = tier::joinPath(*parent, tier::baseName(entry));
+    if (!done.insert(link).second) continue;
+    if (auto ok = tar.add(prefix + link, S_IFLNK | 0777, {}, *target); !ok) return ok;
+    ++summary.links;
+  }
   return {};
 }
 

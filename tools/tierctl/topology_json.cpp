@@ -177,6 +177,7 @@ Json ndRegionJson(const tier::NdRegion& region, const JsonStyle& style) {
   out["size"] = size(region.size, style);
   out["bus"] = region.bus;
   out["provider"] = region.provider;
+  if (region.start) out["resource"] = address(*region.start, style);
   out["behind_cxl"] = region.behind_cxl;
   putIf(out, "target_node", region.target_node);
   putIf(out, "numa_node", region.numa_node);

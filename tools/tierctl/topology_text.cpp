@@ -40,12 +40,13 @@ void appendInitiator(std::string& out, const tier::Topology& topology,
     for (int id : tier.nodes) {
       const auto& facts = *topology.nodeFacts(id);
       const auto& node = *topology.nodeClass(id);
-      out += fmt::format(
-          "  {:<5} {:<5} {:<5} {:>11} {:>11} {}  {:<12} {}\n", tier.rank, id, kindName(node.kind),
+      std::string line = fmt::format(
+          "  {:<5} {:<5} {:<5} {:>11} {:>11} {}  {:<12} {}", tier.rank, id, kindName(node.kind),
           facts.total_bytes ? shortSize(*facts.total_bytes) : "-",
           facts.free_bytes ? shortSize(*facts.free_bytes) : "-", perfColumns(facts, order.initiator),
           node.kernel_tier ? "memory_tier" + std::to_string(*node.kernel_tier) : "-",
           backingColumn(node));
+      out += "  " + std::string(tier::trim(line)) + "\n";
     }
   }
 }
