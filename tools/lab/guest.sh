@@ -10,10 +10,13 @@ CTL=/run/lab
 . $CTL/config
 STEP=start
 
+# Helpers use bash builtins where they can: every exec reads its binary and libraries over 9p (slow).
 say() {
-  local up _
+  local up _ line
   read -r up _ </proc/uptime
-  echo "lab-setup: [$up] $*" | tee -a $CTL/setup.log >/dev/console
+  line="lab-setup: [$up] $*"
+  echo "$line" >>$CTL/setup.log
+  echo "$line" >/dev/console
 }
 step() { STEP=$1; say "step: $STEP"; }
 fail() {
@@ -31,8 +34,13 @@ wait_for() { # PATH SECONDS
   for ((i = 0; i < $2 * 10; i++)); do [[ -e $1 ]] && return 0; sleep 0.1; done
   fail "$1 did not appear within $2 s"
 }
-node_mem_kb() { awk '/MemTotal/ {print $4}' /sys/devices/system/node/node"$1"/meminfo 2>/dev/null || echo 0; }
-node_cpus() { cat /sys/devices/system/node/node"$1"/cpulist 2>/dev/null; }
+node_mem_kb() { # "Node 0 MemTotal:  1031928 kB"
+  local key val _
+  while read -r _ _ key val _; do [[ $key == MemTotal: ]] && { echo "$val"; return; }; done \
+    </sys/devices/system/node/node"$1"/meminfo 2>/dev/null
+  echo 0
+}
+node_cpus() { local c=""; read -r c </sys/devices/system/node/node"$1"/cpulist 2>/dev/null; echo "$c"; }
 expect_memory_node() { # NODE WITH_CPUS(yes|no)
   local kb
   kb=$(node_mem_kb "$1")
@@ -59,7 +67,7 @@ setup_nvdimm() {
   for ((r = 0; r < 300; r++)); do
     for d in /sys/bus/nd/devices/region*; do
       [[ -e $d ]] || continue
-      [[ $(cat "$(readlink -f "$d")/../provider" 2>/dev/null) == ACPI.NFIT ]] && region=$(basename "$d")
+      [[ $(<"$d/../provider") == ACPI.NFIT ]] 2>/dev/null && region=$(basename "$d")
     done
     [[ -n $region ]] && break
     sleep 0.1
@@ -74,7 +82,7 @@ setup_nvdimm() {
   [[ -n $dax ]] || fail "ndctl create-namespace made no dax device"
   step "nvdimm: daxctl reconfigure-device --mode=system-ram $dax"
   do_cmd daxctl reconfigure-device --mode=system-ram "$dax"
-  node=$(cat /sys/bus/dax/devices/"$dax"/target_node)
+  node=$(</sys/bus/dax/devices/"$dax"/target_node)
   expect_memory_node "$node" no
   echo "$node" >$CTL/nvdimm-node
 }
@@ -96,10 +104,10 @@ setup_cxl() {
   step "cxl: find the nd region of $cxlregion"
   # The nd region (on the nvdimm-bridge's ndbus) has no sysfs link to the cxl region: match the address.
   local i d want
-  want=$(($(cat /sys/bus/cxl/devices/"$cxlregion"/resource)))
+  want=$(($(</sys/bus/cxl/devices/"$cxlregion"/resource)))
   for ((i = 0; i < 300; i++)); do
     for d in /sys/bus/nd/devices/region*; do
-      [[ -e $d/resource ]] && (($(cat "$d/resource") == want)) && { ndregion=$(basename "$d"); break 2; }
+      [[ -e $d/resource ]] && (($(<"$d/resource") == want)) && { ndregion=$(basename "$d"); break 2; }
     done
     sleep 0.1
   done
@@ -112,7 +120,7 @@ setup_cxl() {
   [[ -n $dax ]] || fail "ndctl create-namespace made no dax device"
   step "cxl: daxctl reconfigure-device --mode=system-ram $dax"
   do_cmd daxctl reconfigure-device --mode=system-ram "$dax"
-  node=$(cat /sys/bus/dax/devices/"$dax"/target_node)
+  node=$(</sys/bus/dax/devices/"$dax"/target_node)
   expect_memory_node "$node" no
   echo "$node" >$CTL/cxl-node
 }
