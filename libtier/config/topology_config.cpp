@@ -1,7 +1,9 @@
 #include "config/topology_config.h"
 
 #include <fmt/format.h>
+
 #include <toml++/toml.h>
+#include <algorithm>
 
 #include "parse/parsers.h"
 
@@ -14,6 +16,9 @@ std::string where(std::string_view source, const toml::node& node) {
 
 Result<int> nodeIdFromKey(std::string_view key) {
   std::string_view digits = key.starts_with("node") ? key.substr(4) : key;
+  bool plain_digits = !digits.empty() && std::all_of(digits.begin(), digits.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; });
+  if (!plain_digits) return fail(EINVAL, fmt::format("'{}' is not a node id", key));
   auto id = parseI64(digits);
   if (!id || *id < 0 || *id > 4095) return fail(EINVAL, fmt::format("'{}' is not a node id", key));
   return static_cast<int>(*id);
@@ -26,8 +31,8 @@ Result<TopologyOptions> parseTopologyConfig(std::string_view toml_text, std::str
   try {
     root = toml::parse(toml_text, source);
   } catch (const toml::parse_error& error) {
-    return fail(EINVAL, fmt::format("{}:{}: {}", source, error.source().begin.line,
-                                    error.description()));
+    return fail(EINVAL,
+                fmt::format("{}:{}: {}", source, error.source().begin.line, error.description()));
   }
   TopologyOptions options;
   const toml::node* section = root.get("topology");
@@ -37,7 +42,7 @@ Result<TopologyOptions> parseTopologyConfig(std::string_view toml_text, std::str
   for (const auto& [key, value] : *topology) {
     if (key == "same_tier_tolerance") {
       auto fraction = value.value<double>();
-      if (!fraction || *fraction < 0 || *fraction > 1)
+      if (!fraction || !(*fraction >= 0 && *fraction <= 1))  // NaN fails both
         return fail(EINVAL, where(source, value) +
                                 ": topology.same_tier_tolerance must be a number from 0 to 1");
       options.same_tier_tolerance = *fraction;
@@ -50,14 +55,17 @@ Result<TopologyOptions> parseTopologyConfig(std::string_view toml_text, std::str
         if (!node)
           return fail(EINVAL, fmt::format("{}: topology.tier_override: {}", where(source, rank),
                                           node.error().context));
-        auto rank_value = rank.value<int64_t>();
+        auto rank_value = rank.value_exact<int64_t>();  // no bools or floats
         if (!rank_value || *rank_value < 0 || *rank_value > 64)
           return fail(EINVAL, fmt::format("{}: topology.tier_override.{} must be a tier rank 0-64",
                                           where(source, rank), node_key.str()));
-        options.tier_override[*node] = static_cast<int>(*rank_value);
+        if (!options.tier_override.emplace(*node, static_cast<int>(*rank_value)).second)
+          return fail(EINVAL, fmt::format("{}: topology.tier_override names node {} twice",
+                                          where(source, rank), *node));
       }
     } else {
-      return fail(EINVAL, fmt::format("{}: unknown key topology.{}", where(source, value), key.str()));
+      return fail(EINVAL,
+                  fmt::format("{}: unknown key topology.{}", where(source, value), key.str()));
     }
   }
   return options;

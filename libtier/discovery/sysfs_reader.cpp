@@ -1,7 +1,7 @@
 #include "discovery/sysfs_reader.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <regex>
 
 #include "parse/parsers.h"
@@ -91,10 +91,9 @@ std::vector<MemorySideCache> readMemorySideCaches(const FsRoot& sys, const std::
   std::string dir = node_dir + "/memory_side_cache";
   for (const auto& name : listMatching(sys, dir, kIndex)) {
     std::string base = dir + "/" + name;
-    caches.push_back(MemorySideCache{numericSuffix(name), readU64(sys, base + "/size"),
-                                     readU64(sys, base + "/line_size"),
-                                     readU64(sys, base + "/indexing"),
-                                     readU64(sys, base + "/write_policy")});
+    caches.push_back(MemorySideCache{
+        numericSuffix(name), readU64(sys, base + "/size"), readU64(sys, base + "/line_size"),
+        readU64(sys, base + "/indexing"), readU64(sys, base + "/write_policy")});
   }
   return caches;
 }
@@ -113,7 +112,8 @@ NodeFacts readNode(const FsRoot& sys, int id, const std::vector<int>& online) {
   if (auto text = sys.readFile(dir + "/distance")) {
     // The row lists distances to the online nodes, in order.
     if (auto row = parseDistanceRow(*text); row && row->size() == online.size())
-      for (size_t i = 0; i < row->size(); ++i) node.distance[online[i]] = (*row)[i];
+      for (size_t i = 0; i < row->size(); ++i)
+        node.distance[online[i]] = (*row)[i];
   }
   node.access0 = readAccessClass(sys, dir, 0);
   node.access1 = readAccessClass(sys, dir, 1);
@@ -146,7 +146,8 @@ Result<void> readNodes(const FsRoot& sys, PlatformFacts& facts) {
   facts.nodes_with_cpu = readIdList(sys, base + "/has_cpu").value_or(std::vector<int>{});
   facts.nodes_with_normal_memory =
       readIdList(sys, base + "/has_normal_memory").value_or(std::vector<int>{});
-  for (int id : facts.online_nodes) facts.nodes.push_back(readNode(sys, id, facts.online_nodes));
+  for (int id : facts.online_nodes)
+    facts.nodes.push_back(readNode(sys, id, facts.online_nodes));
   if (auto has_memory = readIdList(sys, base + "/has_memory")) {
     facts.nodes_with_memory = *has_memory;
   } else {
@@ -177,7 +178,8 @@ void readMemoryTiers(const FsRoot& sys, PlatformFacts& facts) {
     std::string dir = fmt::format("{}/{}", kTierDir, name);
     auto nodes = readIdList(sys, dir + "/nodelist");
     if (!nodes) nodes = readIdList(sys, dir + "/nodes");  // the name in early patches
-    facts.memory_tiers.push_back(KernelMemoryTier{numericSuffix(name), nodes.value_or(std::vector<int>{})});
+    facts.memory_tiers.push_back(
+        KernelMemoryTier{numericSuffix(name), nodes.value_or(std::vector<int>{})});
   }
   std::sort(facts.memory_tiers.begin(), facts.memory_tiers.end(),
             [](const auto& a, const auto& b) { return a.id < b.id; });
@@ -263,7 +265,8 @@ DaxBacking backingOf(const FsRoot& sys, const std::string& path) {
     if (std::regex_match(parts[i], kNdDax) && std::regex_match(parts[i - 1], kRegion) &&
         i + 1 < parts.size()) {
       std::string nd_dax;
-      for (size_t j = 0; j <= i; ++j) nd_dax = joinPath(nd_dax, parts[j]);
+      for (size_t j = 0; j <= i; ++j)
+        nd_dax = joinPath(nd_dax, parts[j]);
       if (auto ns = readText(sys, nd_dax + "/namespace"); ns && !ns->empty())
         return {DaxBacking::Source::NdNamespace, *ns};
     }

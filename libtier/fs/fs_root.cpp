@@ -13,7 +13,8 @@ namespace {
 
 // openat() wants "." for the root itself and no leading '/'.
 std::string relativeForm(std::string_view relpath) {
-  while (!relpath.empty() && relpath.front() == '/') relpath.remove_prefix(1);
+  while (!relpath.empty() && relpath.front() == '/')
+    relpath.remove_prefix(1);
   return relpath.empty() ? std::string(".") : std::string(relpath);
 }
 
@@ -56,13 +57,15 @@ std::string joinPath(std::string_view a, std::string_view b) {
 }
 
 std::string baseName(std::string_view path) {
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  while (!path.empty() && path.back() == '/')
+    path.remove_suffix(1);
   size_t slash = path.rfind('/');
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
 std::string parentPath(std::string_view path) {
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  while (!path.empty() && path.back() == '/')
+    path.remove_suffix(1);
   size_t slash = path.rfind('/');
   return slash == std::string_view::npos ? std::string() : std::string(path.substr(0, slash));
 }
@@ -91,7 +94,8 @@ FsRoot::~FsRoot() {
 }
 
 bool FsRoot::isLive(std::string_view live_mount) const {
-  struct stat mine {}, live {};
+  struct stat mine {
+  }, live{};
   if (::fstat(fd_, &mine) != 0) return false;
   if (::stat(std::string(live_mount).c_str(), &live) != 0) return false;
   return mine.st_dev == live.st_dev && mine.st_ino == live.st_ino;
@@ -140,7 +144,8 @@ Result<std::vector<std::string>> FsRoot::listDir(std::string_view relpath) const
   ::closedir(dir);
   std::sort(names.begin(), names.end());
   if (log_)
-    for (const auto& name : names) log_->noteListed(normalizePath(joinPath(relpath, name)));
+    for (const auto& name : names)
+      log_->noteListed(normalizePath(joinPath(relpath, name)));
   return names;
 }
 
@@ -199,7 +204,8 @@ Result<std::string> FsRoot::resolve(std::string_view relpath, LinkList* links) c
     // from the root of this tree.
     if (!target->empty() && target->front() == '/') done.clear();
     auto parts = splitPath(*target);
-    for (auto it = parts.rbegin(); it != parts.rend(); ++it) pending.push_back(*it);
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it)
+      pending.push_back(*it);
   }
   note(done);
   return done;

@@ -1,7 +1,9 @@
 #include "parse/parsers.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <set>
 
 namespace tier {
@@ -46,6 +48,8 @@ Result<Int> parseInteger(std::string_view text, const char* what) {
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
     digits.remove_prefix(2);
     base = 16;
+    if (digits.front() == '-' || digits.front() == '+')
+      return fail(EINVAL, std::string("not ") + what + ": " + quoted(text));
   }
   Int value{};
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
@@ -80,11 +84,14 @@ Result<uint64_t> parseU64(std::string_view text) {
   return parseInteger<uint64_t>(text, "an unsigned number");
 }
 
-Result<int64_t> parseI64(std::string_view text) { return parseInteger<int64_t>(text, "a number"); }
+Result<int64_t> parseI64(std::string_view text) {
+  return parseInteger<int64_t>(text, "a number");
+}
 
 Result<bool> parseBool(std::string_view text) {
   std::string word(trim(text));
-  std::transform(word.begin(), word.end(), word.begin(), ::tolower);
+  std::transform(word.begin(), word.end(), word.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (word == "1" || word == "y" || word == "yes" || word == "true") return true;
   if (word == "0" || word == "n" || word == "no" || word == "false") return false;
   return fail(EINVAL, "not a boolean: " + quoted(text));
@@ -104,9 +111,12 @@ Result<std::vector<int>> parseIdList(std::string_view text) {
       if (!end || *end < *first) return fail(EINVAL, "bad id range " + quoted(range));
       last = *end;
     }
-    constexpr int kMaxSpan = 1 << 16;  // no real CPU or node list is wider
-    if (last - *first > kMaxSpan) return fail(ERANGE, "id range too wide " + quoted(range));
-    for (int id = *first; id <= last; ++id) ids.insert(id);
+    // Kernel CPU ids stay below 8192 and node ids below 1024; a larger id
+    // is garbage, and refusing it bounds the work and memory of a parse.
+    constexpr int kMaxId = 1 << 16;
+    if (last > kMaxId) return fail(ERANGE, "id out of range in " + quoted(range));
+    for (int id = *first; id <= last; ++id)
+      ids.insert(id);
   }
   return std::vector<int>(ids.begin(), ids.end());
 }
@@ -118,7 +128,8 @@ std::string formatIdList(const std::vector<int>& ids) {
   std::string out;
   for (size_t i = 0; i < sorted.size();) {
     size_t j = i;
-    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1)
+      ++j;
     if (!out.empty()) out += ',';
     out += std::to_string(sorted[i]);
     if (j > i) out += "-" + std::to_string(sorted[j]);
@@ -148,8 +159,11 @@ Result<std::map<std::string, uint64_t>> parseMeminfo(std::string_view text) {
     auto value = parseU64(words[1]);
     if (!value) return std::unexpected(value.error());
     uint64_t scale = 1;
-    if (words.size() == 3 && words[2] == "kB") scale = 1024;
-    else if (words.size() != 2) return fail(EINVAL, "unexpected unit in " + quoted(line));
+    if (words.size() == 3 && words[2] == "kB")
+      scale = 1024;
+    else if (words.size() != 2)
+      return fail(EINVAL, "unexpected unit in " + quoted(line));
+    if (*value > UINT64_MAX / scale) return fail(ERANGE, "value too large in " + quoted(line));
     fields[std::string(words[0].substr(0, words[0].size() - 1))] = *value * scale;
     return {};
   });
@@ -186,7 +200,8 @@ Result<void> applyNumaMapsField(std::string_view word, NumaMapsEntry& entry) {
   }
   auto number = parseU64(value);
   if (!number) return fail(EINVAL, "bad value in " + quoted(word));
-  if (key.size() > 1 && key[0] == 'N' && std::all_of(key.begin() + 1, key.end(), ::isdigit)) {
+  if (key.size() > 1 && key[0] == 'N' &&
+      std::all_of(key.begin() + 1, key.end(), [](unsigned char c) { return std::isdigit(c); })) {
     auto node = parseInteger<int>(key.substr(1), "a node");
     if (!node) return std::unexpected(node.error());
     entry.pages_on_node[*node] = *number;
@@ -197,6 +212,8 @@ Result<void> applyNumaMapsField(std::string_view word, NumaMapsEntry& entry) {
   } else if (key == "mapped") {
     entry.mapped = *number;
   } else if (key == "kernelpagesize_kB") {
+    if (*number == 0 || *number > (UINT64_MAX >> 10))
+      return fail(ERANGE, "bad page size " + quoted(word));
     entry.page_size = *number * 1024;
   }
   return {};
@@ -213,8 +230,15 @@ Result<std::vector<NumaMapsEntry>> parseNumaMaps(std::string_view text) {
     auto start = parseInteger<uint64_t>("0x" + std::string(words[0]), "an address");
     if (!start) return fail(EINVAL, "bad address " + quoted(words[0]));
     entry.start = *start;
+    // Two policy names hold a space: "weighted interleave:0-1", "prefer (many):1-2".
+    size_t first_field = 2;
     entry.policy = std::string(words[1]);
-    for (size_t i = 2; i < words.size(); ++i)
+    if (words.size() > 2 && ((words[1] == "weighted" && words[2].starts_with("interleave")) ||
+                             (words[1] == "prefer" && words[2].starts_with("(many)")))) {
+      entry.policy += " " + std::string(words[2]);
+      first_field = 3;
+    }
+    for (size_t i = first_field; i < words.size(); ++i)
       if (auto applied = applyNumaMapsField(words[i], entry); !applied) return applied;
     entries.push_back(std::move(entry));
     return {};

@@ -48,7 +48,7 @@ struct CxlMemdev {
   std::optional<uint64_t> serial;
   uint64_t ram_size = 0, pmem_size = 0;
   std::optional<std::string> firmware_version;
-  std::optional<int> numa_node;  // the PCI device's CPU affinity, NOT its memory's node
+  std::optional<int> numa_node;     // the PCI device's CPU affinity, NOT its memory's node
   std::optional<std::string> host;  // PCI address of the device
   std::optional<CxlHealth> health;  // only through libcxl (a mailbox command)
 };
@@ -61,7 +61,7 @@ struct CxlWindow {
 };
 
 struct CxlRegion {
-  std::string name;  // "region0"
+  std::string name;                 // "region0"
   std::optional<std::string> mode;  // "ram" or "pmem"
   uint64_t size = 0;
   std::optional<uint64_t> start;
@@ -79,12 +79,12 @@ struct DaxBacking {
 };
 
 struct DaxDevice {
-  std::string name;  // "dax0.0"
+  std::string name;    // "dax0.0"
   std::string region;  // "dax_region0" id as the kernel names it ("0")
   uint64_t size = 0;
   std::optional<int> target_node;  // the node the memory becomes when onlined
   std::optional<int> numa_node;    // closest CPU node before that
-  std::string mode;  // "system-ram" (bound to kmem) or "devdax"
+  std::string mode;                // "system-ram" (bound to kmem) or "devdax"
   std::optional<uint64_t> start;
   uint64_t online_memblocks = 0, total_memblocks = 0;
   std::optional<bool> movable;
@@ -92,9 +92,9 @@ struct DaxDevice {
 };
 
 struct NdRegion {
-  std::string name;      // "region0"
-  std::string bus;       // "ndbus0"
-  std::string provider;  // "ACPI.NFIT", or the CXL nvdimm bridge's
+  std::string name;         // "region0"
+  std::string bus;          // "ndbus0"
+  std::string provider;     // "ACPI.NFIT", or the CXL nvdimm bridge's
   bool behind_cxl = false;  // the bus hangs off a CXL nvdimm-bridge
   uint64_t size = 0;
   std::optional<uint64_t> start;  // physical address; equals its CXL region's when behind CXL

@@ -1,7 +1,7 @@
 #include "topology/topology.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 #include "parse/parsers.h"
 
@@ -34,7 +34,8 @@ std::optional<MemoryKind> kindFromDax(const PlatformFacts& facts, const DaxDevic
       addUnique(out.cxl_regions, dax.backing.name);
       std::string devs;
       if (const auto* region = findByName(facts.cxl_regions, dax.backing.name)) {
-        for (const auto& memdev : region->memdevs) addUnique(out.memdevs, memdev);
+        for (const auto& memdev : region->memdevs)
+          addUnique(out.memdevs, memdev);
         devs = fmt::format(" on {}", fmt::join(region->memdevs, ","));
       }
       out.evidence.push_back(fmt::format("{} is onlined as system RAM from CXL {}{}", dax.name,
@@ -51,19 +52,20 @@ std::optional<MemoryKind> kindFromDax(const PlatformFacts& facts, const DaxDevic
       for (const auto& cxl_region : facts.cxl_regions) {
         if (!cxl || !region->start || cxl_region.start != region->start) continue;
         addUnique(out.cxl_regions, cxl_region.name);
-        for (const auto& memdev : cxl_region.memdevs) addUnique(out.memdevs, memdev);
+        for (const auto& memdev : cxl_region.memdevs)
+          addUnique(out.memdevs, memdev);
       }
       out.evidence.push_back(fmt::format(
           "{} is onlined as system RAM from {} on {} ({})", dax.name, dax.backing.name,
           region ? region->name : "an unknown region",
-          cxl ? "persistent memory behind a CXL nvdimm bridge" : "persistent memory, " +
-                                                                    (region ? region->provider
-                                                                            : std::string("?"))));
+          cxl ? "persistent memory behind a CXL nvdimm bridge"
+              : "persistent memory, " + (region ? region->provider : std::string("?"))));
       return cxl ? MemoryKind::Cxl : MemoryKind::Pmem;
     }
     case DaxBacking::Source::SoftReserved:
       out.evidence.push_back(fmt::format(
-          "{} is onlined as system RAM from soft-reserved (EFI specific-purpose) memory", dax.name));
+          "{} is onlined as system RAM from soft-reserved (EFI specific-purpose) memory",
+          dax.name));
       return std::nullopt;  // the address window decides whether it is CXL
     case DaxBacking::Source::Unknown:
       out.evidence.push_back(fmt::format("{} is onlined as system RAM", dax.name));
@@ -81,13 +83,14 @@ std::optional<MemoryKind> kindFromCxlWindow(const PlatformFacts& facts, const No
     uint64_t address = block * *facts.memory_block_size;
     for (const auto& window : facts.cxl_windows) {
       if (address < window.start || address - window.start >= window.size) continue;
-      out.evidence.push_back(fmt::format("memory block {} (0x{:x}) lies in CXL window {} (0x{:x}+0x{:x})",
-                                         block, address, window.decoder, window.start,
-                                         window.size));
+      out.evidence.push_back(
+          fmt::format("memory block {} (0x{:x}) lies in CXL window {} (0x{:x}+0x{:x})", block,
+                      address, window.decoder, window.start, window.size));
       for (const auto& region : facts.cxl_regions) {
         if (region.root_decoder != window.decoder) continue;
         addUnique(out.cxl_regions, region.name);
-        for (const auto& memdev : region.memdevs) addUnique(out.memdevs, memdev);
+        for (const auto& memdev : region.memdevs)
+          addUnique(out.memdevs, memdev);
       }
       return MemoryKind::Cxl;
     }
@@ -96,8 +99,8 @@ std::optional<MemoryKind> kindFromCxlWindow(const PlatformFacts& facts, const No
 }
 
 void noteHmat(const NodeFacts& node, NodeClass& out) {
-  for (const auto& [label, access] : {std::pair{"access1", &node.access1},
-                                      std::pair{"access0", &node.access0}}) {
+  for (const auto& [label, access] :
+       {std::pair{"access1", &node.access1}, std::pair{"access0", &node.access0}}) {
     if (!*access || !(*access)->read_latency_ns) continue;
     out.evidence.push_back(fmt::format(
         "HMAT {}: read latency {} ns, read bandwidth {} MiB/s from initiator node(s) {}", label,
@@ -126,14 +129,14 @@ NodeClass classifyNode(const PlatformFacts& facts, const NodeFacts& node) {
     bool backs_node =
         std::find(out.memdevs.begin(), out.memdevs.end(), memdev.name) != out.memdevs.end();
     if (backs_node && memdev.numa_node && *memdev.numa_node != node.id)
-      out.evidence.push_back(fmt::format(
-          "{}'s PCI numa_node is {} (CPU affinity); its memory is this node", memdev.name,
-          *memdev.numa_node));
+      out.evidence.push_back(
+          fmt::format("{}'s PCI numa_node is {} (CPU affinity); its memory is this node",
+                      memdev.name, *memdev.numa_node));
   }
   if (!kind && !node.cpus.empty()) {
     kind = MemoryKind::Dram;
-    out.evidence.push_back(
-        fmt::format("memory attached to CPUs {} (no CXL or PMEM backing)", formatIdList(node.cpus)));
+    out.evidence.push_back(fmt::format("memory attached to CPUs {} (no CXL or PMEM backing)",
+                                       formatIdList(node.cpus)));
   }
   if (!kind) {
     kind = MemoryKind::Far;
@@ -168,8 +171,8 @@ struct SortKey {
 std::optional<SortKey> hmatKey(const NodeFacts& target, int initiator) {
   for (const auto* access : {&target.access1, &target.access0}) {
     if (!*access || !contains((*access)->initiators, initiator)) continue;
-    auto latency = (*access)->read_latency_ns ? (*access)->read_latency_ns
-                                              : (*access)->write_latency_ns;
+    auto latency =
+        (*access)->read_latency_ns ? (*access)->read_latency_ns : (*access)->write_latency_ns;
     if (!latency) continue;
     auto bandwidth = (*access)->read_bandwidth_mibps.value_or(0);
     return SortKey{static_cast<double>(*latency), -static_cast<double>(bandwidth)};
@@ -193,12 +196,21 @@ std::optional<SortKey> distanceKey(const NodeFacts* from, const NodeClass& targe
 SortKey kindKey(const NodeClass& node, const NodeFacts& facts, int initiator) {
   int order = 5;
   switch (node.kind) {
-    case MemoryKind::Dram: order = contains(facts.cpus, initiator) || node.node == initiator ? 0 : 1;
+    case MemoryKind::Dram:
+      order = contains(facts.cpus, initiator) || node.node == initiator ? 0 : 1;
       break;
-    case MemoryKind::Cxl: order = 2; break;
-    case MemoryKind::Far: order = 3; break;
-    case MemoryKind::Pmem: order = 4; break;
-    case MemoryKind::None: order = 5; break;
+    case MemoryKind::Cxl:
+      order = 2;
+      break;
+    case MemoryKind::Far:
+      order = 3;
+      break;
+    case MemoryKind::Pmem:
+      order = 4;
+      break;
+    case MemoryKind::None:
+      order = 5;
+      break;
   }
   return SortKey{static_cast<double>(order), kernelTierOf(node)};
 }
@@ -219,7 +231,8 @@ InitiatorTiers orderFor(const Topology& topology, int initiator, double toleranc
   };
   InitiatorTiers result;
   result.initiator = initiator;
-  auto keys = keyed([&](const NodeClass& n) { return hmatKey(*topology.nodeFacts(n.node), initiator); });
+  auto keys =
+      keyed([&](const NodeClass& n) { return hmatKey(*topology.nodeFacts(n.node), initiator); });
   result.ordered_by = TierMetric::Hmat;
   if (keys.empty()) {
     keys = keyed([&](const NodeClass& n) { return distanceKey(topology.nodeFacts(initiator), n); });
@@ -266,27 +279,36 @@ void applyOverrides(InitiatorTiers& order, const std::map<int, int>& overrides) 
     nodes.insert(std::upper_bound(nodes.begin(), nodes.end(), node), node);
   }
   std::erase_if(order.tiers, [](const Tier& tier) { return tier.nodes.empty(); });
-  for (size_t i = 0; i < order.tiers.size(); ++i) order.tiers[i].rank = static_cast<int>(i);
+  for (size_t i = 0; i < order.tiers.size(); ++i)
+    order.tiers[i].rank = static_cast<int>(i);
 }
 
 }  // namespace
 
 std::string_view kindName(MemoryKind kind) {
   switch (kind) {
-    case MemoryKind::Dram: return "dram";
-    case MemoryKind::Cxl: return "cxl";
-    case MemoryKind::Pmem: return "pmem";
-    case MemoryKind::Far: return "far";
-    case MemoryKind::None: return "none";
+    case MemoryKind::Dram:
+      return "dram";
+    case MemoryKind::Cxl:
+      return "cxl";
+    case MemoryKind::Pmem:
+      return "pmem";
+    case MemoryKind::Far:
+      return "far";
+    case MemoryKind::None:
+      return "none";
   }
   return "none";
 }
 
 std::string_view metricName(TierMetric metric) {
   switch (metric) {
-    case TierMetric::Hmat: return "hmat";
-    case TierMetric::Distance: return "distance";
-    case TierMetric::Kind: return "kind";
+    case TierMetric::Hmat:
+      return "hmat";
+    case TierMetric::Distance:
+      return "distance";
+    case TierMetric::Kind:
+      return "kind";
   }
   return "kind";
 }

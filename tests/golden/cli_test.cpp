@@ -91,7 +91,8 @@ TEST(TierctlCli, GatherThenReadBackGivesTheSameTopology) {
   auto replay_json = nlohmann::json::parse(replay.out);
   // Free memory moves between the two runs; everything else must match.
   for (auto* json : {&live_json, &replay_json})
-    for (auto& node : (*json)["nodes"]) node.erase("free");
+    for (auto& node : (*json)["nodes"])
+      node.erase("free");
   EXPECT_EQ(live_json, replay_json) << nlohmann::json::diff(live_json, replay_json).dump(2);
   fs::remove_all(dir);
 }

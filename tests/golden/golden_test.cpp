@@ -51,8 +51,8 @@ void checkGolden(const fs::path& tree, const std::vector<std::string>& verb_args
     std::ofstream(expected_path) << result.out;
     return;
   }
-  ASSERT_TRUE(fs::exists(expected_path)) << "missing " << expected_path
-                                         << " (run with TIERD_UPDATE_GOLDEN=1 and review)";
+  ASSERT_TRUE(fs::exists(expected_path))
+      << "missing " << expected_path << " (run with TIERD_UPDATE_GOLDEN=1 and review)";
   std::string expected = slurp(expected_path);
   if (!json) {
     EXPECT_EQ(result.out, expected);
@@ -71,9 +71,13 @@ class Golden : public ::testing::TestWithParam<std::string> {
   fs::path tree() const { return fs::path(FIXTURES_DIR) / GetParam(); }
 };
 
-TEST_P(Golden, TopologyJson) { checkGolden(tree(), {"topology", "-j"}, "topology.json", true); }
+TEST_P(Golden, TopologyJson) {
+  checkGolden(tree(), {"topology", "-j"}, "topology.json", true);
+}
 
-TEST_P(Golden, TopologyText) { checkGolden(tree(), {"topology", "-v"}, "topology.txt", false); }
+TEST_P(Golden, TopologyText) {
+  checkGolden(tree(), {"topology", "-v"}, "topology.txt", false);
+}
 
 TEST_P(Golden, NumactlHardwareView) {
   checkGolden(tree(), {"topology", "-H"}, "numactl-H.txt", false);

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "../golden/run_command.h"
 
@@ -58,18 +58,21 @@ TEST(AnyPreset, HardwareViewMatchesNumactl) {
 }
 
 TEST(AnyPreset, GatheredTreeReplaysToTheSameTopology) {
-  std::string dir = std::string(std::getenv("LAB_OUT") ? std::getenv("LAB_OUT") : "/tmp") + "/replay";
+  std::string dir =
+      std::string(std::getenv("LAB_OUT") ? std::getenv("LAB_OUT") : "/tmp") + "/replay";
   runCommand({"/bin/rm", "-rf", dir});
   runCommand({"/bin/mkdir", "-p", dir});
   auto gather = runCommand({TIERCTL_PATH, "gather", dir + "/lab.tar"});
   ASSERT_EQ(gather.exit_code, 0) << gather.err;
   ASSERT_EQ(runCommand({"/bin/tar", "-xf", dir + "/lab.tar", "-C", dir}).exit_code, 0);
   auto live = topologyJson();
-  auto replay = runCommand({TIERCTL_PATH, "topology", "-j", "--config", "/dev/null", "--sysfs-root", dir});
+  auto replay =
+      runCommand({TIERCTL_PATH, "topology", "-j", "--config", "/dev/null", "--sysfs-root", dir});
   ASSERT_EQ(replay.exit_code, 0) << replay.err;
   auto replayed = json::parse(replay.out);
   for (auto* topology : {&live, &replayed})
-    for (auto& node : (*topology)["nodes"]) node.erase("free");
+    for (auto& node : (*topology)["nodes"])
+      node.erase("free");
   EXPECT_EQ(live, replayed) << json::diff(live, replayed).dump(2);
 }
 
@@ -79,7 +82,8 @@ TEST(Far, FarNodeIsBelowDramByHmatLatency) {
   const auto& far = nodeOfKind(topology, "far");
   EXPECT_EQ(topology["initiators"][0]["ordered_by"], "hmat");
   EXPECT_EQ(far["cpus"], "");
-  EXPECT_GT(far["access1"]["read_latency_ns"].get<int>(), dram["access1"]["read_latency_ns"].get<int>());
+  EXPECT_GT(far["access1"]["read_latency_ns"].get<int>(),
+            dram["access1"]["read_latency_ns"].get<int>());
   EXPECT_EQ(rankFrom(topology, dram["node"], dram["node"]), 0);
   EXPECT_EQ(rankFrom(topology, dram["node"], far["node"]), 1);
 }
@@ -115,7 +119,8 @@ TEST(Cxl, CxlNodeShowsMemdevSerialSizeAndRegionBelowDram) {
   EXPECT_EQ(memdev["pmem_size"].get<uint64_t>(), 256ULL << 20);
   EXPECT_EQ(topology["cxl_regions"][0]["region"], cxl["cxl_regions"][0]);
   EXPECT_EQ(topology["cxl_regions"][0]["memdevs"][0], memdev["memdev"]);
-  EXPECT_GT(rankFrom(topology, dram["node"], cxl["node"]), rankFrom(topology, dram["node"], dram["node"]));
+  EXPECT_GT(rankFrom(topology, dram["node"], cxl["node"]),
+            rankFrom(topology, dram["node"], dram["node"]));
 }
 
 TEST(TwoSocket, EachCpuNodeSeesItsOwnFarNodeNext) {

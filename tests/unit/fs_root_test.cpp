@@ -53,7 +53,8 @@ TEST(FsRoot, ResolvesRelativeSysfsLinksInsideTheRoot) {
   FsRoot::LinkList links;
   auto resolved = root->resolve("bus/dax/devices/dax1.0/size", &links);
   ASSERT_TRUE(resolved.has_value()) << resolved.error().message();
-  EXPECT_EQ(*resolved, "devices/platform/ACPI0017:00/root0/decoder0.0/region1/dax_region1/dax1.0/size");
+  EXPECT_EQ(*resolved,
+            "devices/platform/ACPI0017:00/root0/decoder0.0/region1/dax_region1/dax1.0/size");
   ASSERT_EQ(links.size(), 1u);
   EXPECT_EQ(links[0].first, "bus/dax/devices/dax1.0");
 }

@@ -24,7 +24,9 @@ class TempTree {
     std::filesystem::create_directories(path.parent_path());
     std::ofstream(path) << text;
   }
-  void dir(const std::string& relpath) const { std::filesystem::create_directories(root_ / relpath); }
+  void dir(const std::string& relpath) const {
+    std::filesystem::create_directories(root_ / relpath);
+  }
   void link(const std::string& relpath, const std::string& target) const {
     auto path = root_ / relpath;
     std::filesystem::create_directories(path.parent_path());

@@ -38,7 +38,8 @@ PlatformFacts platform(std::vector<NodeFacts> nodes) {
 
 std::vector<std::vector<int>> tierNodes(const InitiatorTiers& order) {
   std::vector<std::vector<int>> out;
-  for (const auto& tier : order.tiers) out.push_back(tier.nodes);
+  for (const auto& tier : order.tiers)
+    out.push_back(tier.nodes);
   return out;
 }
 
@@ -76,10 +77,13 @@ TEST(Topology, HmatLatencyWinsOverNodeNumbering) {
 
 TEST(Topology, DaxOnCxlRegionMakesTheNodeCxlAndNamesItsMemdev) {
   auto facts = platform({node(0, {0}, {{0, 10}, {1, 20}}), node(1, {}, {{0, 20}, {1, 10}})});
-  facts.memdevs.push_back(CxlMemdev{.name = "mem0", .serial = 7, .pmem_size = kGiB, .numa_node = 0});
-  facts.cxl_regions.push_back(CxlRegion{.name = "region1", .size = kGiB, .root_decoder = "decoder0.0",
-                                        .memdevs = {"mem0"}});
-  facts.dax_devices.push_back(DaxDevice{.name = "dax1.0", .size = kGiB, .target_node = 1,
+  facts.memdevs.push_back(
+      CxlMemdev{.name = "mem0", .serial = 7, .pmem_size = kGiB, .numa_node = 0});
+  facts.cxl_regions.push_back(CxlRegion{
+      .name = "region1", .size = kGiB, .root_decoder = "decoder0.0", .memdevs = {"mem0"}});
+  facts.dax_devices.push_back(DaxDevice{.name = "dax1.0",
+                                        .size = kGiB,
+                                        .target_node = 1,
                                         .mode = "system-ram",
                                         .backing = {DaxBacking::Source::CxlRegion, "region1"}});
   auto topology = buildTopology(facts);
@@ -90,14 +94,17 @@ TEST(Topology, DaxOnCxlRegionMakesTheNodeCxlAndNamesItsMemdev) {
   EXPECT_EQ(cxl.dax_devices, std::vector<std::string>{"dax1.0"});
   // The memdev's PCI numa_node (0) is not where its memory is (1): say so.
   bool explained = false;
-  for (const auto& line : cxl.evidence) explained |= line.find("PCI numa_node is 0") != std::string::npos;
+  for (const auto& line : cxl.evidence)
+    explained |= line.find("PCI numa_node is 0") != std::string::npos;
   EXPECT_TRUE(explained);
   EXPECT_EQ(tierNodes(topology.initiators[0]), (std::vector<std::vector<int>>{{0}, {1}}));
 }
 
 TEST(Topology, DevdaxThatIsNotOnlineDoesNotClassifyANode) {
   auto facts = platform({node(0, {0}), node(1, {})});
-  facts.dax_devices.push_back(DaxDevice{.name = "dax0.0", .target_node = 1, .mode = "devdax",
+  facts.dax_devices.push_back(DaxDevice{.name = "dax0.0",
+                                        .target_node = 1,
+                                        .mode = "devdax",
                                         .backing = {DaxBacking::Source::CxlRegion, "region0"}});
   EXPECT_EQ(buildTopology(facts).nodes[1].kind, MemoryKind::Far);
 }
@@ -109,10 +116,16 @@ TEST(Topology, NfitNamespaceIsPmemAndCxlBridgeNamespaceIsCxl) {
       NdRegion{.name = "region1", .bus = "ndbus1", .provider = "cxl_pmem", .behind_cxl = true});
   facts.namespaces.push_back(NdNamespace{.name = "namespace0.0", .region = "region0"});
   facts.namespaces.push_back(NdNamespace{.name = "namespace1.0", .region = "region1"});
-  facts.dax_devices.push_back(DaxDevice{.name = "dax0.0", .target_node = 2, .mode = "system-ram",
-                                        .backing = {DaxBacking::Source::NdNamespace, "namespace0.0"}});
-  facts.dax_devices.push_back(DaxDevice{.name = "dax1.0", .target_node = 3, .mode = "system-ram",
-                                        .backing = {DaxBacking::Source::NdNamespace, "namespace1.0"}});
+  facts.dax_devices.push_back(
+      DaxDevice{.name = "dax0.0",
+                .target_node = 2,
+                .mode = "system-ram",
+                .backing = {DaxBacking::Source::NdNamespace, "namespace0.0"}});
+  facts.dax_devices.push_back(
+      DaxDevice{.name = "dax1.0",
+                .target_node = 3,
+                .mode = "system-ram",
+                .backing = {DaxBacking::Source::NdNamespace, "namespace1.0"}});
   auto topology = buildTopology(facts);
   EXPECT_EQ(topology.nodes[1].kind, MemoryKind::Pmem);
   EXPECT_EQ(topology.nodes[1].namespaces, std::vector<std::string>{"namespace0.0"});
@@ -170,8 +183,11 @@ TEST(Topology, WithoutHmatOrDistancesKindDecides) {
   auto facts = platform({node(0, {0}), node(1, {}), node(2, {})});
   facts.nd_regions.push_back(NdRegion{.name = "region0", .provider = "ACPI.NFIT"});
   facts.namespaces.push_back(NdNamespace{.name = "namespace0.0", .region = "region0"});
-  facts.dax_devices.push_back(DaxDevice{.name = "dax0.0", .target_node = 1, .mode = "system-ram",
-                                        .backing = {DaxBacking::Source::NdNamespace, "namespace0.0"}});
+  facts.dax_devices.push_back(
+      DaxDevice{.name = "dax0.0",
+                .target_node = 1,
+                .mode = "system-ram",
+                .backing = {DaxBacking::Source::NdNamespace, "namespace0.0"}});
   auto topology = buildTopology(facts);
   EXPECT_EQ(topology.initiators[0].ordered_by, TierMetric::Kind);
   // dram, then far (node 2), then pmem (node 1).

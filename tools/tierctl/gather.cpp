@@ -27,7 +27,7 @@ class TarWriter {
   tier::Result<void> add(const std::string& name, unsigned mode, const std::string& data,
                          const std::string& link_target = {}) {
     std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(),
-                                                                         archive_entry_free);
+                                                                        archive_entry_free);
     archive_entry_set_pathname(entry.get(), name.c_str());
     archive_entry_set_mode(entry.get(), mode);
     archive_entry_set_mtime(entry.get(), 0, 0);  // reproducible tarballs
@@ -36,9 +36,9 @@ class TarWriter {
     if (archive_write_header(handle_.get(), entry.get()) != ARCHIVE_OK ||
         (S_ISREG(mode) && !data.empty() &&
          archive_write_data(handle_.get(), data.data(), data.size()) < 0))
-      return tier::fail(archive_errno(handle_.get()),
-                        fmt::format("write {} into {}: {}", name, path_,
-                                    archive_error_string(handle_.get())));
+      return tier::fail(
+          archive_errno(handle_.get()),
+          fmt::format("write {} into {}: {}", name, path_, archive_error_string(handle_.get())));
     return {};
   }
 
@@ -49,7 +49,8 @@ class TarWriter {
   }
 
  private:
-  TarWriter(ArchivePtr handle, std::string path) : handle_(std::move(handle)), path_(std::move(path)) {}
+  TarWriter(ArchivePtr handle, std::string path)
+      : handle_(std::move(handle)), path_(std::move(path)) {}
   ArchivePtr handle_;
   std::string path_;
 };

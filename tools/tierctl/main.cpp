@@ -1,8 +1,8 @@
 // tierctl: the admin tool. Verbs come from one table; each verb registers
 // its own flags. Results on stdout, diagnostics on stderr; exit 0 on success,
 // 1 when the work failed, 2 for bad usage.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <functional>
@@ -82,14 +82,14 @@ std::vector<Verb> verbTable() {
 // Usage of the verb that was given, else of tierctl as a whole.
 int usageError(const CLI::App& app, const std::string& message) {
   const CLI::App* shown = &app;
-  for (const CLI::App* cmd : app.get_subcommands({})) if (cmd->parsed()) shown = cmd;
+  for (const CLI::App* cmd : app.get_subcommands({}))
+    if (cmd->parsed()) shown = cmd;
   fmt::print(stderr, "tierctl: {}\n\n{}", message, shown->help());
   return kExitUsage;
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"tierctl: inspect and steer memory tiers (DRAM, CXL, PMEM, far memory)",
-               "tierctl"};
+  CLI::App app{"tierctl: inspect and steer memory tiers (DRAM, CXL, PMEM, far memory)", "tierctl"};
   app.set_version_flag("--version", std::string(TIERD_VERSION));
   app.fallthrough();  // global flags may follow the verb
   app.require_subcommand(0, 1);
@@ -118,8 +118,9 @@ int run(int argc, char** argv) {
     return 0;
   } catch (const CLI::ExtrasError& error) {
     bool verb_given = !app.get_subcommands().empty();
-    return usageError(app, verb_given ? error.what()
-                                      : fmt::format("unknown verb: {}", fmt::join(app.remaining(), " ")));
+    return usageError(app, verb_given
+                               ? error.what()
+                               : fmt::format("unknown verb: {}", fmt::join(app.remaining(), " ")));
   } catch (const CLI::ParseError& error) {
     return usageError(app, error.what());
   }
@@ -131,4 +132,6 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace tierctl
 
-int main(int argc, char** argv) { return tierctl::run(argc, argv); }
+int main(int argc, char** argv) {
+  return tierctl::run(argc, argv);
+}

@@ -50,7 +50,8 @@ Json nodeJson(const tier::Topology& topology, const tier::NodeClass& node, const
   if (facts.access0) out["access0"] = accessJson(*facts.access0);
   if (!facts.distance.empty()) {
     Json distances = Json::object();
-    for (const auto& [to, distance] : facts.distance) distances["node" + std::to_string(to)] = distance;
+    for (const auto& [to, distance] : facts.distance)
+      distances["node" + std::to_string(to)] = distance;
     out["distances"] = distances;
   }
   if (!facts.memory_side_caches.empty()) {
@@ -136,10 +137,14 @@ Json regionJson(const tier::CxlRegion& region, const JsonStyle& style) {
 
 std::string_view backingSource(tier::DaxBacking::Source source) {
   switch (source) {
-    case tier::DaxBacking::Source::CxlRegion: return "cxl_region";
-    case tier::DaxBacking::Source::NdNamespace: return "namespace";
-    case tier::DaxBacking::Source::SoftReserved: return "soft_reserved";
-    case tier::DaxBacking::Source::Unknown: return "unknown";
+    case tier::DaxBacking::Source::CxlRegion:
+      return "cxl_region";
+    case tier::DaxBacking::Source::NdNamespace:
+      return "namespace";
+    case tier::DaxBacking::Source::SoftReserved:
+      return "soft_reserved";
+    case tier::DaxBacking::Source::Unknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -187,7 +192,8 @@ Json ndRegionJson(const tier::NdRegion& region, const JsonStyle& style) {
 template <typename T, typename Fn>
 Json listOf(const std::vector<T>& items, Fn&& render) {
   Json list = Json::array();
-  for (const auto& item : items) list.push_back(render(item));
+  for (const auto& item : items)
+    list.push_back(render(item));
   return list;
 }
 
@@ -211,12 +217,16 @@ Json topologyToJson(const tier::Topology& topology, const JsonStyle& style) {
   const auto& facts = topology.facts;
   Json out;
   out["initiators"] = initiatorsJson(topology);
-  out["nodes"] = listOf(topology.nodes, [&](const auto& n) { return nodeJson(topology, n, style); });
+  out["nodes"] =
+      listOf(topology.nodes, [&](const auto& n) { return nodeJson(topology, n, style); });
   out["memdevs"] = listOf(facts.memdevs, [&](const auto& m) { return memdevJson(m, style); });
-  out["cxl_regions"] = listOf(facts.cxl_regions, [&](const auto& r) { return regionJson(r, style); });
+  out["cxl_regions"] =
+      listOf(facts.cxl_regions, [&](const auto& r) { return regionJson(r, style); });
   out["dax_devices"] = listOf(facts.dax_devices, [&](const auto& d) { return daxJson(d, style); });
-  out["namespaces"] = listOf(facts.namespaces, [&](const auto& n) { return namespaceJson(n, style); });
-  out["nd_regions"] = listOf(facts.nd_regions, [&](const auto& r) { return ndRegionJson(r, style); });
+  out["namespaces"] =
+      listOf(facts.namespaces, [&](const auto& n) { return namespaceJson(n, style); });
+  out["nd_regions"] =
+      listOf(facts.nd_regions, [&](const auto& r) { return ndRegionJson(r, style); });
   out["kernel"] = kernelJson(facts);
   out["warnings"] = topology.warnings;
   out["notes"] = facts.notes;

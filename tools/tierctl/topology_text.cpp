@@ -23,8 +23,8 @@ std::string perfColumns(const tier::NodeFacts& facts, int initiator) {
 
 std::string backingColumn(const tier::NodeClass& node) {
   std::vector<std::string> parts;
-  for (const auto* list : {&node.memdevs, &node.cxl_regions, &node.nd_regions, &node.namespaces,
-                           &node.dax_devices})
+  for (const auto* list :
+       {&node.memdevs, &node.cxl_regions, &node.nd_regions, &node.namespaces, &node.dax_devices})
     parts.insert(parts.end(), list->begin(), list->end());
   return fmt::format("{}", fmt::join(parts, " "));
 }
@@ -40,12 +40,13 @@ void appendInitiator(std::string& out, const tier::Topology& topology,
     for (int id : tier.nodes) {
       const auto& facts = *topology.nodeFacts(id);
       const auto& node = *topology.nodeClass(id);
-      std::string line = fmt::format(
-          "  {:<5} {:<5} {:<5} {:>11} {:>11} {}  {:<12} {}", tier.rank, id, kindName(node.kind),
-          facts.total_bytes ? shortSize(*facts.total_bytes) : "-",
-          facts.free_bytes ? shortSize(*facts.free_bytes) : "-", perfColumns(facts, order.initiator),
-          node.kernel_tier ? "memory_tier" + std::to_string(*node.kernel_tier) : "-",
-          backingColumn(node));
+      std::string line =
+          fmt::format("  {:<5} {:<5} {:<5} {:>11} {:>11} {}  {:<12} {}", tier.rank, id,
+                      kindName(node.kind), facts.total_bytes ? shortSize(*facts.total_bytes) : "-",
+                      facts.free_bytes ? shortSize(*facts.free_bytes) : "-",
+                      perfColumns(facts, order.initiator),
+                      node.kernel_tier ? "memory_tier" + std::to_string(*node.kernel_tier) : "-",
+                      backingColumn(node));
       out += "  " + std::string(tier::trim(line)) + "\n";
     }
   }
@@ -65,9 +66,11 @@ std::string topologyText(const tier::Topology& topology, bool verbose) {
     for (const auto& node : topology.nodes)
       for (const auto& line : node.evidence)
         out += fmt::format("  node {} ({}): {}\n", node.node, kindName(node.kind), line);
-    for (const auto& note : topology.facts.notes) out += fmt::format("  note: {}\n", note);
+    for (const auto& note : topology.facts.notes)
+      out += fmt::format("  note: {}\n", note);
   }
-  for (const auto& warning : topology.warnings) out += fmt::format("\nwarning: {}\n", warning);
+  for (const auto& warning : topology.warnings)
+    out += fmt::format("\nwarning: {}\n", warning);
   return out;
 }
 
@@ -77,7 +80,8 @@ std::string numactlHardwareText(const tier::Topology& topology) {
                                 tier::formatIdList(facts.online_nodes));
   for (const auto& node : facts.nodes) {
     out += fmt::format("node {} cpus:", node.id);
-    for (int cpu : node.cpus) out += fmt::format(" {}", cpu);
+    for (int cpu : node.cpus)
+      out += fmt::format(" {}", cpu);
     out += "\n";
     out += fmt::format("node {} size: {} MB\n", node.id, node.total_bytes.value_or(0) >> 20);
     out += fmt::format("node {} free: {} MB\n", node.id, node.free_bytes.value_or(0) >> 20);
@@ -85,7 +89,8 @@ std::string numactlHardwareText(const tier::Topology& topology) {
   bool have_distances = !facts.nodes.empty() && !facts.nodes.front().distance.empty();
   if (!have_distances) return out + "No distance information available.\n";
   out += "node distances:\nnode ";
-  for (const auto& node : facts.nodes) out += fmt::format("{: 3d} ", node.id);
+  for (const auto& node : facts.nodes)
+    out += fmt::format("{: 3d} ", node.id);
   out += "\n";
   for (const auto& from : facts.nodes) {
     out += fmt::format("{: 3d}: ", from.id);

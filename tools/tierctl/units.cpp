@@ -10,7 +10,8 @@ namespace {
 std::string scaled(uint64_t bytes, double base, const std::array<const char*, 5>& names) {
   double value = static_cast<double>(bytes);
   size_t unit = 0;
-  while (value >= base && unit + 1 < names.size()) value /= base, ++unit;
+  while (value >= base && unit + 1 < names.size())
+    value /= base, ++unit;
   return fmt::format("{:.2f} {}", value, names[unit]);
 }
 
@@ -21,9 +22,12 @@ std::string shortSize(uint64_t bytes) {
 }
 
 std::string humanSize(uint64_t bytes) {
-  return fmt::format("{} ({})", shortSize(bytes), scaled(bytes, 1000.0, {"B", "kB", "MB", "GB", "TB"}));
+  return fmt::format("{} ({})", shortSize(bytes),
+                     scaled(bytes, 1000.0, {"B", "kB", "MB", "GB", "TB"}));
 }
 
-std::string hex(uint64_t value) { return fmt::format("{:#x}", value); }
+std::string hex(uint64_t value) {
+  return fmt::format("{:#x}", value);
+}
 
 }  // namespace tierctl
