@@ -154,7 +154,7 @@ run_command() {
 run_shell() {
   local rows cols
   hostname tierd-lab 2>/dev/null
-  read -r rows cols <<<"$LAB_TTY_SIZE"
+  read -r rows cols <<<"${LAB_TTY_SIZE:-}"
   [[ -n ${rows:-} && -n ${cols:-} ]] && stty -F /dev/ttyS0 rows "$rows" cols "$cols" 2>/dev/null
   say "preset $LAB_PRESET ready; LAB_OUT=$LAB_OUT; exit the shell to power off"
   cd "$LAB_CWD" 2>/dev/null || cd /
