@@ -76,6 +76,14 @@ TEST(AnyPreset, GatheredTreeReplaysToTheSameTopology) {
   EXPECT_EQ(live, replayed) << json::diff(live, replayed).dump(2);
 }
 
+// libcxl, libdaxctl and libndctl enumerate the same objects as the sysfs
+// reader; any disagreement would show up in the notes.
+TEST(AnyPreset, LibrariesAgreeWithTheSysfsReader) {
+  auto topology = topologyJson();
+  for (const auto& note : topology["notes"])
+    EXPECT_EQ(note.get<std::string>().find("libraries vs sysfs"), std::string::npos) << note;
+}
+
 TEST(Far, FarNodeIsBelowDramByHmatLatency) {
   auto topology = topologyJson();
   const auto& dram = nodeOfKind(topology, "dram");

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "config/topology_config.h"
-#include "discovery/sysfs_reader.h"
+#include "discovery/discover.h"
 
 namespace tierctl {
 namespace {
@@ -57,7 +57,7 @@ tier::Result<Roots> openRoots(const RootOptions& options) {
 tier::Result<tier::Topology> loadTopology(const Roots& roots, const RootOptions& options) {
   auto topology_options = loadOptions(options);
   if (!topology_options) return std::unexpected(topology_options.error());
-  auto facts = tier::readPlatformFacts(roots.sys, roots.proc ? &*roots.proc : nullptr);
+  auto facts = tier::discoverPlatform(roots.sys, roots.proc ? &*roots.proc : nullptr);
   if (!facts) return std::unexpected(facts.error());
   return tier::buildTopology(std::move(*facts), *topology_options);
 }
