@@ -84,7 +84,7 @@ setup_nvdimm() {
   do_cmd daxctl reconfigure-device --mode=system-ram "$dax"
   node=$(</sys/bus/dax/devices/"$dax"/target_node)
   expect_memory_node "$node" no
-  echo "$node" >$CTL/nvdimm-node
+  echo "export LAB_PMEM_NODE=$node" >>$CTL/env
 }
 
 # CXL type-3 memdev -> pmem region -> nd region on the CXL bus -> devdax -> kmem.
@@ -122,7 +122,7 @@ setup_cxl() {
   do_cmd daxctl reconfigure-device --mode=system-ram "$dax"
   node=$(</sys/bus/dax/devices/"$dax"/target_node)
   expect_memory_node "$node" no
-  echo "$node" >$CTL/cxl-node
+  echo "export LAB_CXL_NODE=$node" >>$CTL/env
 }
 
 setup_preset() {
