@@ -25,7 +25,8 @@ std::string backingColumn(const tier::NodeClass& node) {
   std::vector<std::string> parts;
   for (const auto* list :
        {&node.memdevs, &node.cxl_regions, &node.nd_regions, &node.namespaces, &node.dax_devices})
-    parts.insert(parts.end(), list->begin(), list->end());
+    for (const auto& name : *list)  // a CXL pmem region and its nd region share a name
+      if (std::find(parts.begin(), parts.end(), name) == parts.end()) parts.push_back(name);
   return fmt::format("{}", fmt::join(parts, " "));
 }
 
