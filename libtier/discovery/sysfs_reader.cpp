@@ -212,7 +212,8 @@ void readCxl(const FsRoot& sys, PlatformFacts& facts) {
     return;
   }
   static const std::regex kMem("mem[0-9]+"), kDecoder("decoder[0-9]+\\.[0-9]+"),
-      kRegion("region[0-9]+"), kTarget("target[0-9]+");
+      kRegion("region[0-9]+"), kTarget("target[0-9]+"),
+      kPort("(root|port|endpoint)[0-9]+");
   for (const auto& name : *entries) {
     std::string dir = fmt::format("{}/{}", kCxlDevices, name);
     if (std::regex_match(name, kMem)) {
@@ -226,11 +227,28 @@ void readCxl(const FsRoot& sys, PlatformFacts& facts) {
       if (auto path = sys.resolve(dir)) memdev.host = baseName(parentPath(*path));
       facts.memdevs.push_back(std::move(memdev));
     } else if (std::regex_match(name, kDecoder)) {
-      auto path = sys.resolve(dir);
-      if (!path || !baseName(parentPath(*path)).starts_with("root")) continue;
-      auto start = readU64(sys, dir + "/start");
-      auto size = readU64(sys, dir + "/size");
-      if (start && size) facts.cxl_windows.push_back(CxlWindow{name, *start, *size});
+      CxlDecoder decoder;
+      decoder.name = name;
+      if (auto path = sys.resolve(dir)) decoder.port = baseName(parentPath(*path));
+      decoder.root = decoder.port.starts_with("root");
+      decoder.start = readU64(sys, dir + "/start");
+      decoder.size = readU64(sys, dir + "/size");
+      if (!decoder.root) decoder.mode = readText(sys, dir + "/mode");
+      decoder.interleave_ways = readInt(sys, dir + "/interleave_ways");
+      if (auto region = readText(sys, dir + "/region"); region && !region->empty())
+        decoder.region = *region;
+      facts.cxl_decoders.push_back(std::move(decoder));
+    } else if (std::regex_match(name, kPort)) {
+      CxlPort port;
+      port.name = name;
+      if (auto path = sys.resolve(dir)) {
+        std::string parent = baseName(parentPath(*path));
+        if (std::regex_match(parent, kPort)) port.parent = parent;
+        for (const auto& part : pathComponents(parentPath(*path)))
+          port.depth += std::regex_match(part, kPort) ? 1 : 0;
+      }
+      if (auto uport = sys.readLink(dir + "/uport")) port.host = baseName(*uport);
+      facts.cxl_ports.push_back(std::move(port));
     } else if (std::regex_match(name, kRegion)) {
       CxlRegion region;
       region.name = name;

@@ -53,11 +53,25 @@ struct CxlMemdev {
   std::optional<CxlHealth> health;  // only through libcxl (a mailbox command)
 };
 
-// A root decoder is a CXL fixed memory window (CFMWS): host physical
-// addresses that decode to CXL devices.
-struct CxlWindow {
-  std::string decoder;  // "decoder0.0"
-  uint64_t start = 0, size = 0;
+// A CXL port: the root (ACPI0017 host bridge list), a switch or host-bridge
+// port, or an endpoint (one per memdev).
+struct CxlPort {
+  std::string name;    // "root0", "port1", "endpoint2"
+  std::string parent;  // parent port, empty for a root
+  std::optional<std::string> host;  // what the port stands for: "ACPI0017:00", "pci0000:0c", "mem0"
+  int depth = 0;                    // 0 for a root, as `cxl list` counts
+};
+
+// An HDM decoder. A root decoder is a CXL fixed memory window (CFMWS): the
+// host physical addresses that decode to CXL devices.
+struct CxlDecoder {
+  std::string name;  // "decoder0.0"
+  std::string port;  // the port it belongs to
+  bool root = false;
+  std::optional<uint64_t> start, size;
+  std::optional<std::string> mode;  // endpoint decoders: "ram", "pmem", "none"
+  std::optional<int> interleave_ways;
+  std::optional<std::string> region;  // switch and endpoint decoders taking part in a region
 };
 
 struct CxlRegion {
@@ -127,7 +141,8 @@ struct PlatformFacts {
   std::optional<uint64_t> memory_block_size;
   std::vector<KernelMemoryTier> memory_tiers;
   std::vector<CxlMemdev> memdevs;
-  std::vector<CxlWindow> cxl_windows;
+  std::vector<CxlPort> cxl_ports;
+  std::vector<CxlDecoder> cxl_decoders;
   std::vector<CxlRegion> cxl_regions;
   std::vector<DaxDevice> dax_devices;
   std::vector<NdRegion> nd_regions;

@@ -78,16 +78,17 @@ std::optional<MemoryKind> kindFromDax(const PlatformFacts& facts, const DaxDevic
 // its physical addresses still fall inside a CXL fixed memory window.
 std::optional<MemoryKind> kindFromCxlWindow(const PlatformFacts& facts, const NodeFacts& node,
                                             NodeClass& out) {
-  if (!facts.memory_block_size || facts.cxl_windows.empty()) return std::nullopt;
+  if (!facts.memory_block_size) return std::nullopt;
   for (uint64_t block : node.memory_blocks) {
     uint64_t address = block * *facts.memory_block_size;
-    for (const auto& window : facts.cxl_windows) {
-      if (address < window.start || address - window.start >= window.size) continue;
+    for (const auto& window : facts.cxl_decoders) {
+      if (!window.root || !window.start || !window.size) continue;
+      if (address < *window.start || address - *window.start >= *window.size) continue;
       out.evidence.push_back(
           fmt::format("memory block {} (0x{:x}) lies in CXL window {} (0x{:x}+0x{:x})", block,
-                      address, window.decoder, window.start, window.size));
+                      address, window.name, *window.start, *window.size));
       for (const auto& region : facts.cxl_regions) {
-        if (region.root_decoder != window.decoder) continue;
+        if (region.root_decoder != window.name) continue;
         addUnique(out.cxl_regions, region.name);
         for (const auto& memdev : region.memdevs)
           addUnique(out.memdevs, memdev);

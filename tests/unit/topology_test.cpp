@@ -137,7 +137,8 @@ TEST(Topology, PlainRamInsideACxlWindowIsCxlAndAKernelTierClashIsWarned) {
   auto facts = platform({node(0, {0}, {{0, 10}, {1, 14}}), node(1, {}, {{0, 14}, {1, 10}})});
   facts.memory_block_size = 128ULL << 20;
   facts.nodes[1].memory_blocks = {(4ULL << 40) / (128ULL << 20)};  // the block at 4 TiB
-  facts.cxl_windows.push_back(CxlWindow{"decoder0.0", 4ULL << 40, 256 * kGiB});
+  facts.cxl_decoders.push_back(CxlDecoder{
+      .name = "decoder0.0", .port = "root0", .root = true, .start = 4ULL << 40, .size = 256 * kGiB});
   facts.memory_tiers.push_back(KernelMemoryTier{4, {0, 1}});  // firmware said "DRAM"
   auto topology = buildTopology(facts);
   EXPECT_EQ(topology.nodes[1].kind, MemoryKind::Cxl);

@@ -121,6 +121,28 @@ Json memdevJson(const tier::CxlMemdev& memdev, const JsonStyle& style) {
   return out;
 }
 
+Json portJson(const tier::CxlPort& port) {
+  Json out;
+  out["port"] = port.name;
+  if (!port.parent.empty()) out["parent"] = port.parent;
+  putIf(out, "host", port.host);
+  out["depth"] = port.depth;
+  return out;
+}
+
+Json decoderJson(const tier::CxlDecoder& decoder, const JsonStyle& style) {
+  Json out;
+  out["decoder"] = decoder.name;
+  out["port"] = decoder.port;
+  out["root"] = decoder.root;
+  if (decoder.start) out["resource"] = address(*decoder.start, style);
+  if (decoder.size) out["size"] = size(*decoder.size, style);
+  putIf(out, "mode", decoder.mode);
+  putIf(out, "interleave_ways", decoder.interleave_ways);
+  putIf(out, "region", decoder.region);
+  return out;
+}
+
 Json regionJson(const tier::CxlRegion& region, const JsonStyle& style) {
   Json out;
   out["region"] = region.name;
@@ -220,6 +242,9 @@ Json topologyToJson(const tier::Topology& topology, const JsonStyle& style) {
   out["nodes"] =
       listOf(topology.nodes, [&](const auto& n) { return nodeJson(topology, n, style); });
   out["memdevs"] = listOf(facts.memdevs, [&](const auto& m) { return memdevJson(m, style); });
+  out["cxl_ports"] = listOf(facts.cxl_ports, [](const auto& p) { return portJson(p); });
+  out["cxl_decoders"] =
+      listOf(facts.cxl_decoders, [&](const auto& d) { return decoderJson(d, style); });
   out["cxl_regions"] =
       listOf(facts.cxl_regions, [&](const auto& r) { return regionJson(r, style); });
   out["dax_devices"] = listOf(facts.dax_devices, [&](const auto& d) { return daxJson(d, style); });
