@@ -49,16 +49,17 @@ std::optional<MemoryKind> kindFromDax(const PlatformFacts& facts, const DaxDevic
       if (region) addUnique(out.nd_regions, region->name);
       bool cxl = region && region->behind_cxl;
       // A CXL pmem region surfaces as an nd region at the same address.
+      std::string cxl_origin;
       for (const auto& cxl_region : facts.cxl_regions) {
         if (!cxl || !region->start || cxl_region.start != region->start) continue;
         addUnique(out.cxl_regions, cxl_region.name);
-        for (const auto& memdev : cxl_region.memdevs)
-          addUnique(out.memdevs, memdev);
+        for (const auto& memdev : cxl_region.memdevs) addUnique(out.memdevs, memdev);
+        cxl_origin = fmt::format(", CXL {} on {}", cxl_region.name, fmt::join(cxl_region.memdevs, ","));
       }
       out.evidence.push_back(fmt::format(
           "{} is onlined as system RAM from {} on {} ({})", dax.name, dax.backing.name,
           region ? region->name : "an unknown region",
-          cxl ? "persistent memory behind a CXL nvdimm bridge"
+          cxl ? "persistent memory behind a CXL nvdimm bridge" + cxl_origin
               : "persistent memory, " + (region ? region->provider : std::string("?"))));
       return cxl ? MemoryKind::Cxl : MemoryKind::Pmem;
     }
@@ -129,7 +130,7 @@ NodeClass classifyNode(const PlatformFacts& facts, const NodeFacts& node) {
   for (const auto& memdev : facts.memdevs) {
     bool backs_node =
         std::find(out.memdevs.begin(), out.memdevs.end(), memdev.name) != out.memdevs.end();
-    if (backs_node && memdev.numa_node && *memdev.numa_node != node.id)
+    if (backs_node && memdev.numa_node >= 0 && *memdev.numa_node != node.id)
       out.evidence.push_back(
           fmt::format("{}'s PCI numa_node is {} (CPU affinity); its memory is this node",
                       memdev.name, *memdev.numa_node));
