@@ -7,7 +7,7 @@ build_packages=(
   build-essential cmake ninja-build pkg-config clang clang-format
   libnuma-dev libcxl-dev libdaxctl-dev libndctl-dev libpmem2-dev libmemkind-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libarchive-dev
-  libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcap-dev
 )
 # The lab: QEMU plus the tools the guest runs from the host's root over 9p.
 lab_packages=(
