@@ -40,12 +40,13 @@ Result<TopologyOptions> parseTopologyConfig(std::string_view toml_text, std::str
   const toml::table* topology = section->as_table();
   if (!topology) return fail(EINVAL, where(source, *section) + ": [topology] must be a table");
   for (const auto& [key, value] : *topology) {
-    if (key == "same_tier_tolerance") {
+    if (key == "same_tier_tolerance" || key == "same_tier_distance_tolerance") {
       auto fraction = value.value<double>();
       if (!fraction || !(*fraction >= 0 && *fraction <= 1))  // NaN fails both
-        return fail(EINVAL, where(source, value) +
-                                ": topology.same_tier_tolerance must be a number from 0 to 1");
-      options.same_tier_tolerance = *fraction;
+        return fail(EINVAL, fmt::format("{}: topology.{} must be a number from 0 to 1",
+                                        where(source, value), key.str()));
+      (key == "same_tier_tolerance" ? options.same_tier_tolerance
+                                    : options.same_tier_distance_tolerance) = *fraction;
     } else if (key == "tier_override") {
       const toml::table* overrides = value.as_table();
       if (!overrides)

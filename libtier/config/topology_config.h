@@ -1,7 +1,8 @@
 // The [topology] section of tierd.toml, shared by tierd and tierctl:
 //
 //   [topology]
-//   same_tier_tolerance = 0.10      # fraction; nodes this close share a tier
+//   same_tier_tolerance = 0.10      # fraction of HMAT latency; nodes this close share a tier
+//   same_tier_distance_tolerance = 0.25  # the same for SLIT distances
 //   [topology.tier_override]        # node -> tier rank, for wrong firmware data
 //   node3 = 1                       # "3" = 1 works too
 #pragma once

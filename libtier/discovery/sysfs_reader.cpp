@@ -78,10 +78,15 @@ std::optional<AccessClass> readAccessClass(const FsRoot& sys, const std::string&
   static const std::regex kNodeLink("node[0-9]+");
   for (const auto& name : listMatching(sys, dir, kNodeLink))
     access.initiators.push_back(numericSuffix(name));
-  access.read_latency_ns = readU64(sys, dir + "/read_latency");
-  access.write_latency_ns = readU64(sys, dir + "/write_latency");
-  access.read_bandwidth_mibps = readU64(sys, dir + "/read_bandwidth");
-  access.write_bandwidth_mibps = readU64(sys, dir + "/write_bandwidth");
+  // The kernel shows 0 for a domain the firmware's HMAT left out: no data.
+  auto measured = [&](const char* name) {
+    auto value = readU64(sys, dir + "/" + name);
+    return value == 0u ? std::nullopt : value;
+  };
+  access.read_latency_ns = measured("read_latency");
+  access.write_latency_ns = measured("write_latency");
+  access.read_bandwidth_mibps = measured("read_bandwidth");
+  access.write_bandwidth_mibps = measured("write_bandwidth");
   return access;
 }
 

@@ -105,9 +105,11 @@ void noteHmat(const NodeFacts& node, NodeClass& out) {
        {std::pair{"access1", &node.access1}, std::pair{"access0", &node.access0}}) {
     if (!*access || !(*access)->read_latency_ns) continue;
     out.evidence.push_back(fmt::format(
-        "HMAT {}: read latency {} ns, read bandwidth {} MiB/s from initiator node(s) {}", label,
+        "HMAT {}: read latency {} ns, read bandwidth {} MiB/s {}", label,
         *(*access)->read_latency_ns, (*access)->read_bandwidth_mibps.value_or(0),
-        formatIdList((*access)->initiators)));
+        (*access)->initiators.empty()
+            ? std::string("(no initiator listed)")
+            : "from initiator node(s) " + formatIdList((*access)->initiators)));
     return;
   }
 }
@@ -217,7 +219,7 @@ SortKey kindKey(const NodeClass& node, const NodeFacts& facts, int initiator) {
   return SortKey{static_cast<double>(order), kernelTierOf(node)};
 }
 
-InitiatorTiers orderFor(const Topology& topology, int initiator, double tolerance) {
+InitiatorTiers orderFor(const Topology& topology, int initiator, const TopologyOptions& options) {
   std::vector<const NodeClass*> members;
   for (const auto& node : topology.nodes)
     if (node.kind != MemoryKind::None) members.push_back(&node);
@@ -251,6 +253,8 @@ InitiatorTiers orderFor(const Topology& topology, int initiator, double toleranc
     if (a.first.secondary != b.first.secondary) return a.first.secondary < b.first.secondary;
     return a.second->node < b.second->node;
   });
+  double tolerance = result.ordered_by == TierMetric::Distance ? options.same_tier_distance_tolerance
+                                                                : options.same_tier_tolerance;
   const std::pair<SortKey, const NodeClass*>* head = nullptr;
   for (const auto& entry : keys) {
     bool new_tier = !head || entry.second->kind != head->second->kind ||
@@ -362,7 +366,7 @@ Topology buildTopology(PlatformFacts facts, const TopologyOptions& options) {
   warnOnKernelTiers(topology);
   for (const auto& node : topology.facts.nodes) {
     if (node.cpus.empty()) continue;
-    auto order = orderFor(topology, node.id, options.same_tier_tolerance);
+    auto order = orderFor(topology, node.id, options);
     applyOverrides(order, options.tier_override);
     topology.initiators.push_back(std::move(order));
   }

@@ -47,6 +47,9 @@ struct TopologyOptions {
   // Nodes of one kind whose metric is within this fraction of the tier's
   // fastest node share that tier (e.g. SNC siblings at distance 10 vs 11).
   double same_tier_tolerance = 0.10;
+  // The same for SLIT distances, which are coarse: SNC siblings sit at 12
+  // from local (10) on current Xeons, CXL on the same socket at 14 or more.
+  double same_tier_distance_tolerance = 0.25;
 };
 
 struct Topology {

@@ -175,7 +175,7 @@ TEST(Topology, SubNumaSiblingsWithinToleranceShareATier) {
   auto topology = buildTopology(platform({n0, n1, n2}));
   EXPECT_EQ(tierNodes(topology.initiators[0]), (std::vector<std::vector<int>>{{0, 1}, {2}}));
   TopologyOptions strict;
-  strict.same_tier_tolerance = 0.0;
+  strict.same_tier_distance_tolerance = 0.0;
   auto split = buildTopology(platform({n0, n1, n2}), strict);
   EXPECT_EQ(tierNodes(split.initiators[0]), (std::vector<std::vector<int>>{{0}, {1}, {2}}));
 }
