@@ -126,6 +126,28 @@ Result<std::string> FsRoot::readFile(std::string_view relpath) const {
   return text;
 }
 
+Result<size_t> FsRoot::readAt(std::string_view relpath, uint64_t offset,
+                             std::span<char> buffer) const {
+  note(relpath);
+  int fd = ::openat(fd_, relativeForm(relpath).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno, "open " + joinPath(dir_, relpath));
+  size_t done = 0;
+  while (done < buffer.size()) {
+    ssize_t n = ::pread(fd, buffer.data() + done, buffer.size() - done,
+                        static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return fail(err, "read " + joinPath(dir_, relpath));
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return done;
+}
+
 Result<std::vector<std::string>> FsRoot::listDir(std::string_view relpath) const {
   note(relpath);
   int fd = ::openat(fd_, relativeForm(relpath).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

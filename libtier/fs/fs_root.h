@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,9 @@ class FsRoot {
   bool isLive(std::string_view live_mount) const;
 
   Result<std::string> readFile(std::string_view relpath) const;
+  // pread(2) of part of a file, for files read by offset (/proc/PID/pagemap).
+  // Returns the bytes read; fewer than asked at the end of the file.
+  Result<size_t> readAt(std::string_view relpath, uint64_t offset, std::span<char> buffer) const;
   // Directory entries without "." and "..", sorted by name.
   Result<std::vector<std::string>> listDir(std::string_view relpath) const;
   Result<std::string> readLink(std::string_view relpath) const;

@@ -247,4 +247,30 @@ Result<std::vector<NumaMapsEntry>> parseNumaMaps(std::string_view text) {
   return entries;
 }
 
+Result<std::vector<MapsEntry>> parseMaps(std::string_view text) {
+  std::vector<MapsEntry> entries;
+  auto ok = forEachLine(text, [&](std::string_view line) -> Result<void> {
+    // "start-end perms offset dev inode [path]"; the path may hold spaces.
+    auto words = splitWords(line);
+    if (words.size() < 5) return fail(EINVAL, "not a maps line: " + quoted(line));
+    size_t dash = words[0].find('-');
+    if (dash == std::string_view::npos) return fail(EINVAL, "bad range " + quoted(words[0]));
+    auto start = parseInteger<uint64_t>("0x" + std::string(words[0].substr(0, dash)), "an address");
+    auto end = parseInteger<uint64_t>("0x" + std::string(words[0].substr(dash + 1)), "an address");
+    auto offset = parseInteger<uint64_t>("0x" + std::string(words[2]), "an offset");
+    auto inode = parseInteger<uint64_t>(words[4], "an inode");
+    if (!start || !end || *end < *start || !offset || !inode || words[1].size() != 4)
+      return fail(EINVAL, "bad maps line " + quoted(line));
+    MapsEntry entry{*start, *end, std::string(words[1]), *offset, *inode, {}};
+    if (words.size() > 5) {
+      size_t path_at = static_cast<size_t>(words[5].data() - line.data());
+      entry.path = std::string(trim(line.substr(path_at)));
+    }
+    entries.push_back(std::move(entry));
+    return {};
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return entries;
+}
+
 }  // namespace tier

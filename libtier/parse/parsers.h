@@ -51,4 +51,14 @@ struct NumaMapsEntry {
 };
 Result<std::vector<NumaMapsEntry>> parseNumaMaps(std::string_view text);
 
+// One line of /proc/PID/maps.
+struct MapsEntry {
+  uint64_t start = 0, end = 0;  // [start, end)
+  std::string perms;            // "rw-p"
+  uint64_t offset = 0;
+  uint64_t inode = 0;
+  std::string path;  // file path, "[heap]", "[stack]", "[vdso]", ... or empty for anonymous
+};
+Result<std::vector<MapsEntry>> parseMaps(std::string_view text);
+
 }  // namespace tier

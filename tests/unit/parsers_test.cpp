@@ -655,3 +655,36 @@ TEST(ParseNumaMapsTest, ReadsPolicyNamesThatContainASpace) {
 
 }  // namespace
 }  // namespace tier
+
+namespace tier {
+namespace {
+
+TEST(ParseMapsTest, ReadsAnonymousFileAndSpecialMappings) {
+  auto maps = parseMaps(
+      "55d0c0a00000-55d0c0a02000 r--p 00000000 fe:01 1835014                    /usr/bin/cat\n"
+      "7f1c2c000000-7f1c2c021000 rw-p 00000000 00:00 0 \n"
+      "7f1c2d000000-7f1c2d001000 rw-s 00001000 00:05 42                         /dev/shm/my file\n"
+      "7ffd1e3b2000-7ffd1e3d3000 rw-p 00000000 00:00 0                          [stack]\n");
+  ASSERT_TRUE(maps) << maps.error().message();
+  ASSERT_EQ(maps->size(), 4u);
+  EXPECT_EQ((*maps)[0].start, 0x55d0c0a00000u);
+  EXPECT_EQ((*maps)[0].end, 0x55d0c0a02000u);
+  EXPECT_EQ((*maps)[0].perms, "r--p");
+  EXPECT_EQ((*maps)[0].inode, 1835014u);
+  EXPECT_EQ((*maps)[0].path, "/usr/bin/cat");
+  EXPECT_EQ((*maps)[1].path, "");
+  EXPECT_EQ((*maps)[2].offset, 0x1000u);
+  EXPECT_EQ((*maps)[2].path, "/dev/shm/my file");
+  EXPECT_EQ((*maps)[3].path, "[stack]");
+}
+
+TEST(ParseMapsTest, RejectsMalformedLinesNamingTheLine) {
+  auto maps = parseMaps("7f00-7f10 rw-p 0 00:00 0\nzz-7f10 rw-p 0 00:00 0\n");
+  ASSERT_FALSE(maps);
+  EXPECT_NE(maps.error().context.find("line 2"), std::string::npos) << maps.error().context;
+  EXPECT_FALSE(parseMaps("7f10-7f00 rw-p 0 00:00 0\n"));  // end before start
+  EXPECT_FALSE(parseMaps("7f00-7f10 rw-p 0\n"));
+}
+
+}  // namespace
+}  // namespace tier
