@@ -1,0 +1,307 @@
+#include "engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "os/pages.h"
+#include "parse/parsers.h"
+
+namespace tierd::migrate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kPagemapPresent = 1ULL << 63;
+// Mappings whose pages move_pages cannot or must not move.
+constexpr std::string_view kSpecialMappings[] = {"[vsyscall]", "[vvar]", "[vdso]", "[vvar_vclock]"};
+
+bool isSpecial(const tier::MapsEntry& entry) {
+  return std::find(std::begin(kSpecialMappings), std::end(kSpecialMappings), entry.path) !=
+             std::end(kSpecialMappings) ||
+         entry.perms.starts_with("---");  // guard pages: nothing to move
+}
+
+std::vector<void*> asPointers(std::span<const uint64_t> pages) {
+  std::vector<void*> pointers(pages.size());
+  for (size_t i = 0; i < pages.size(); ++i)
+    pointers[i] = reinterpret_cast<void*>(pages[i]);
+  return pointers;
+}
+
+}  // namespace
+
+std::string errnoName(int errnum) {
+  const char* name = strerrorname_np(errnum);
+  return name ? name : fmt::format("errno{}", errnum);
+}
+
+tier::Result<void> KernelPageOps::query(pid_t pid, std::span<void* const> pages,
+                                        std::span<int> status) {
+  return tier::queryPageNodes(pid, pages, status);
+}
+
+tier::Result<void> KernelPageOps::move(pid_t pid, std::span<void* const> pages,
+                                       std::span<const int> nodes, std::span<int> status) {
+  return tier::movePages(pid, pages, nodes, status);
+}
+
+MigrationEngine::MigrationEngine(const tier::FsRoot& proc, const tier::FsRoot& sys, PageOps& ops,
+                                 EngineOptions options)
+    : proc_(proc),
+      sys_(sys),
+      ops_(ops),
+      options_(options),
+      bucket_(options.rate_bytes_per_second, options.burst_bytes, Clock::now()),
+      pingpong_(options.pingpong_window, options.pingpong_max_entries) {}
+
+void MigrationEngine::setOptions(const EngineOptions& options) {
+  std::lock_guard lock(options_mutex_);
+  options_ = options;
+  bucket_.setRate(options.rate_bytes_per_second, options.burst_bytes, Clock::now());
+}
+
+EngineStats MigrationEngine::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  return stats_;
+}
+
+// The mappings of the process clipped to the wanted ranges, page-aligned.
+tier::Result<std::vector<Range>> MigrationEngine::mappedRanges(
+    pid_t pid, const std::vector<Range>& wanted) const {
+  auto text = proc_.readFile(fmt::format("{}/maps", pid));
+  if (!text) {
+    if (text.error().errnum == ENOENT) return tier::fail(ESRCH, fmt::format("process {}", pid));
+    return std::unexpected(text.error());
+  }
+  auto maps = tier::parseMaps(*text);
+  if (!maps) return std::unexpected(tier::wrap(maps.error(), fmt::format("/proc/{}/maps", pid)));
+  uint64_t page = tier::pageSize();
+  std::vector<Range> ranges;
+  for (const auto& entry : *maps) {
+    if (isSpecial(entry)) continue;
+    if (wanted.empty()) {
+      ranges.push_back({entry.start, entry.end});
+      continue;
+    }
+    for (const auto& range : wanted) {
+      uint64_t start = std::max(entry.start, range.start / page * page);
+      uint64_t end = std::min(entry.end, (range.end + page - 1) / page * page);
+      if (start < end) ranges.push_back({start, end});
+    }
+  }
+  return ranges;
+}
+
+// Pages that are in memory, from the pagemap's present bit: unpopulated and
+// swapped-out pages never reach move_pages.
+tier::Result<std::vector<uint64_t>> MigrationEngine::presentPages(pid_t pid,
+                                                                  const Range& range) const {
+  uint64_t page = tier::pageSize();
+  std::vector<uint64_t> present;
+  constexpr size_t kEntriesPerRead = 4096;
+  std::vector<uint64_t> entries(kEntriesPerRead);
+  std::string path = fmt::format("{}/pagemap", pid);
+  for (uint64_t address = range.start; address < range.end;) {
+    size_t count = std::min<uint64_t>(kEntriesPerRead, (range.end - address) / page);
+    std::span<char> bytes(reinterpret_cast<char*>(entries.data()), count * sizeof(uint64_t));
+    auto got = proc_.readAt(path, address / page * sizeof(uint64_t), bytes);
+    if (!got) {
+      if (got.error().errnum == ENOENT) return tier::fail(ESRCH, fmt::format("process {}", pid));
+      return std::unexpected(got.error());
+    }
+    size_t read_entries = *got / sizeof(uint64_t);
+    for (size_t i = 0; i < read_entries; ++i)
+      if (entries[i] & kPagemapPresent) present.push_back(address + i * page);
+    if (read_entries < count) break;
+    address += count * page;
+  }
+  return present;
+}
+
+// Bytes that may still go to the node before it reaches its headroom.
+std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
+  auto text = sys_.readFile(fmt::format("devices/system/node/node{}/meminfo", node));
+  if (!text) return std::nullopt;
+  auto fields = tier::parseMeminfo(*text);
+  if (!fields || !fields->contains("MemFree") || !fields->contains("MemTotal")) return std::nullopt;
+  EngineOptions options;
+  {
+    std::lock_guard lock(options_mutex_);
+    options = options_;
+  }
+  auto total = static_cast<double>(fields->at("MemTotal"));
+  uint64_t reserve = std::max<uint64_t>(options.min_free_bytes,
+                                        static_cast<uint64_t>(total * options.min_free_fraction));
+  uint64_t free = fields->at("MemFree");
+  return free > reserve ? free - reserve : 0;
+}
+
+bool MigrationEngine::waitForBudget(uint64_t bytes, const MoveRequest& request) {
+  auto deadline = Clock::now() + bucket_.acquire(static_cast<double>(bytes), Clock::now());
+  // Sleep in slices so a cancelled request stops promptly.
+  while (Clock::now() < deadline) {
+    if (request.cancelled && request.cancelled()) return false;
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(50)));
+  }
+  return true;
+}
+
+struct MigrationEngine::Batch {
+  std::vector<uint64_t> pages;
+  std::vector<int> from;
+};
+
+void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t>& pages,
+                                MoveResult& result) {
+  uint64_t page = tier::pageSize();
+  auto pointers = asPointers(pages);
+  std::vector<int> status(pages.size());
+  if (auto ok = ops_.query(request.pid, pointers, status); !ok) {
+    result.stopped = ok.error();
+    return;
+  }
+  Batch batch;
+  auto now = Clock::now();
+  for (size_t i = 0; i < pages.size(); ++i) {
+    if (status[i] == request.target_node) {
+      ++result.pages_already_there;
+    } else if (status[i] < 0) {
+      ++result.failed[errnoName(-status[i])];  // gone since the pagemap read
+    } else if (request.respect_backoff && !pingpong_.allowed(request.pid, pages[i], now)) {
+      ++result.failed["backoff"];
+    } else {
+      batch.pages.push_back(pages[i]);
+      batch.from.push_back(status[i]);
+    }
+  }
+  if (batch.pages.empty()) return;
+  if (auto room = headroomBytes(request.target_node)) {
+    size_t fits = static_cast<size_t>(*room / page);
+    if (fits < batch.pages.size()) {
+      result.failed["target_full"] += batch.pages.size() - fits;
+      batch.pages.resize(fits);
+      batch.from.resize(fits);
+      if (fits == 0) {
+        result.stopped = tier::Error{
+            ENOSPC, fmt::format("node {} reached its free-memory headroom", request.target_node)};
+        return;
+      }
+    }
+  }
+  if (request.dry_run) {
+    result.pages_moved += batch.pages.size();  // would move
+    return;
+  }
+  if (!waitForBudget(batch.pages.size() * page, request)) {
+    result.stopped = tier::Error{ECANCELED, "migration cancelled"};
+    return;
+  }
+  auto batch_pointers = asPointers(batch.pages);
+  std::vector<int> targets(batch.pages.size(), request.target_node);
+  std::vector<int> landed(batch.pages.size());
+  if (auto ok = ops_.move(request.pid, batch_pointers, targets, landed); !ok) {
+    result.stopped = ok.error();
+    return;
+  }
+  std::map<std::pair<int, int>, uint64_t> moved;
+  now = Clock::now();
+  // Ping-pong is tracked per 2 MiB chunk; every page of a reversed chunk counts.
+  uint64_t chunk = ~0ULL, chunk_pages = 0;
+  auto closeChunk = [&] {
+    if (chunk_pages > 0 && pingpong_.recordMove(request.pid, chunk << PingPongTracker::kChunkShift,
+                                                request.target_node, now))
+      result.pingpong_moves += chunk_pages;
+    chunk_pages = 0;
+  };
+  for (size_t i = 0; i < batch.pages.size(); ++i) {
+    if (landed[i] == request.target_node) {
+      ++result.pages_moved;
+      result.bytes_moved += page;
+      ++moved[{batch.from[i], request.target_node}];
+      if (batch.pages[i] >> PingPongTracker::kChunkShift != chunk) {
+        closeChunk();
+        chunk = batch.pages[i] >> PingPongTracker::kChunkShift;
+      }
+      ++chunk_pages;
+    } else {
+      ++result.failed[landed[i] < 0 ? errnoName(-landed[i]) : "moved_elsewhere"];
+    }
+  }
+  closeChunk();
+  std::lock_guard lock(stats_mutex_);
+  for (const auto& [pair, count] : moved)
+    stats_.pages_moved[pair] += count;
+}
+
+void MigrationEngine::readBack(const MoveRequest& request, const std::vector<uint64_t>& pages,
+                               MoveResult& result) {
+  constexpr size_t kQueryBatch = 4096;
+  std::vector<int> status;
+  for (size_t first = 0; first < pages.size(); first += kQueryBatch) {
+    std::span<const uint64_t> chunk(pages.data() + first,
+                                    std::min(kQueryBatch, pages.size() - first));
+    auto pointers = asPointers(chunk);
+    status.assign(chunk.size(), 0);
+    if (!ops_.query(request.pid, pointers, status)) return;  // the process left: nothing to count
+    for (int node : status) {
+      if (node >= 0) ++result.pages_present_after;
+      if (node == request.target_node) ++result.pages_on_target_after;
+    }
+  }
+}
+
+void MigrationEngine::account(const MoveResult& result) {
+  std::lock_guard lock(stats_mutex_);
+  for (const auto& [reason, count] : result.failed)
+    stats_.pages_failed[reason] += count;
+  if (result.stopped) ++stats_.pages_failed["stopped_" + errnoName(result.stopped->errnum)];
+  stats_.bytes_moved += result.bytes_moved;
+  stats_.pingpong_moves += result.pingpong_moves;
+  ++stats_.requests;
+  if (result.stopped) ++stats_.requests_stopped;
+}
+
+MoveResult MigrationEngine::move(const MoveRequest& request) {
+  auto started = Clock::now();
+  MoveResult result;
+  result.pid = request.pid;
+  result.target_node = request.target_node;
+  result.dry_run = request.dry_run;
+  size_t batch_pages;
+  {
+    std::lock_guard lock(options_mutex_);
+    batch_pages = std::max<size_t>(options_.batch_pages, 1);
+  }
+  std::vector<uint64_t> all_pages;
+  auto ranges = mappedRanges(request.pid, request.ranges);
+  if (!ranges) result.stopped = ranges.error();
+  for (const auto& range : ranges ? *ranges : std::vector<Range>{}) {
+    auto present = presentPages(request.pid, range);
+    if (!present) {
+      result.stopped = present.error();
+      break;
+    }
+    all_pages.insert(all_pages.end(), present->begin(), present->end());
+  }
+  result.pages_requested = all_pages.size();
+  for (size_t first = 0; first < all_pages.size() && !result.stopped; first += batch_pages) {
+    if (request.cancelled && request.cancelled()) {
+      result.stopped = tier::Error{ECANCELED, "migration cancelled"};
+      break;
+    }
+    auto end = std::min(all_pages.size(), first + batch_pages);
+    std::vector<uint64_t> pages(all_pages.begin() + static_cast<std::ptrdiff_t>(first),
+                                all_pages.begin() + static_cast<std::ptrdiff_t>(end));
+    moveBatch(request, pages, result);
+  }
+  if (!request.dry_run) readBack(request, all_pages, result);
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  account(result);
+  return result;
+}
+
+}  // namespace tierd::migrate

@@ -1,0 +1,55 @@
+// Remembers where each 2 MiB chunk of a process was last moved, so that a
+// chunk sent back and forth within a window is counted and then held back
+// with exponential back-off. Memory is bounded by max_entries.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+
+namespace tierd::migrate {
+
+class PingPongTracker {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr unsigned kChunkShift = 21;  // 2 MiB
+
+  PingPongTracker(Clock::duration window, size_t max_entries);
+
+  // False while the chunk holding `address` is backing off.
+  bool allowed(pid_t pid, uint64_t address, Clock::time_point now) const;
+  // Records a move to `node`; returns true when it reverses a recent move.
+  bool recordMove(pid_t pid, uint64_t address, int node, Clock::time_point now);
+  void forgetProcess(pid_t pid);
+  size_t size() const;
+
+ private:
+  struct Key {
+    pid_t pid;
+    uint64_t chunk;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& key) const {
+      return std::hash<uint64_t>()(key.chunk * 0x9e3779b97f4a7c15ULL ^
+                                   static_cast<uint64_t>(key.pid));
+    }
+  };
+  struct Entry {
+    int node = -1;
+    Clock::time_point moved_at;
+    unsigned reversals = 0;
+    Clock::time_point backoff_until;
+  };
+  void evict(Clock::time_point now);
+
+  mutable std::mutex mutex_;
+  Clock::duration window_;
+  size_t max_entries_;
+  std::unordered_map<Key, Entry, KeyHash> entries_;
+};
+
+}  // namespace tierd::migrate

@@ -1,0 +1,240 @@
+// The engine against the real kernel where this one-node host allows it
+// (pages read back with move_pages, a dead process, an offline node), and
+// with injected per-page outcomes for what the kernel cannot be made to do.
+#include "engine.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+
+#include "../../unit/temp_tree.h"
+
+namespace tierd::migrate {
+namespace {
+
+constexpr size_t kPage = 4096;
+
+// Pages start on `initial_node`; moves succeed unless a failure is injected.
+class FakePageOps : public PageOps {
+ public:
+  explicit FakePageOps(int initial_node) : initial_node_(initial_node) {}
+  std::map<uint64_t, int> node_of;
+  std::map<uint64_t, int> fail_with;  // page -> errno on move
+  size_t move_calls = 0;
+
+  tier::Result<void> query(pid_t, std::span<void* const> pages, std::span<int> status) override {
+    for (size_t i = 0; i < pages.size(); ++i)
+      status[i] = nodeOf(pages[i]);
+    return {};
+  }
+  tier::Result<void> move(pid_t, std::span<void* const> pages, std::span<const int> nodes,
+                          std::span<int> status) override {
+    ++move_calls;
+    for (size_t i = 0; i < pages.size(); ++i) {
+      auto address = reinterpret_cast<uint64_t>(pages[i]);
+      if (auto it = fail_with.find(address); it != fail_with.end()) {
+        status[i] = -it->second;
+        continue;
+      }
+      node_of[address] = nodes[i];
+      status[i] = nodes[i];
+    }
+    return {};
+  }
+
+ private:
+  int nodeOf(void* page) {
+    auto it = node_of.find(reinterpret_cast<uint64_t>(page));
+    return it == node_of.end() ? initial_node_ : it->second;
+  }
+  int initial_node_;
+};
+
+struct Buffer {
+  explicit Buffer(size_t pages) : size(pages * kPage) {
+    data = static_cast<char*>(
+        mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    madvise(data, size, MADV_NOHUGEPAGE);  // count 4 KiB pages exactly
+  }
+  ~Buffer() { munmap(data, size); }
+  Range range() const {
+    return {reinterpret_cast<uint64_t>(data), reinterpret_cast<uint64_t>(data) + size};
+  }
+  void touchAll() const { std::memset(data, 0x5a, size); }
+  char* data;
+  size_t size;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest() : proc_(*tier::FsRoot::open("/proc")), sys_(*tier::FsRoot::open("/sys")) {}
+  MoveRequest request(const Buffer& buffer, int node) {
+    MoveRequest r;
+    r.pid = getpid();
+    r.ranges = {buffer.range()};
+    r.target_node = node;
+    return r;
+  }
+  tier::FsRoot proc_, sys_;
+  KernelPageOps kernel_;
+};
+
+TEST_F(EngineTest, CountsOnlyPresentPagesAndReadsBackTheirNode) {
+  Buffer buffer(64);
+  for (size_t i = 0; i < 64; i += 2)
+    buffer.data[i * kPage] = 1;  // touch every other page
+  MigrationEngine engine(proc_, sys_, kernel_, {});
+  auto result = engine.move(request(buffer, 0));
+  ASSERT_FALSE(result.stopped) << result.stopped->message();
+  EXPECT_EQ(result.pages_requested, 32u);
+  EXPECT_EQ(result.pages_already_there, 32u);  // this host has node 0 only
+  EXPECT_EQ(result.pages_present_after, 32u);
+  EXPECT_EQ(result.pages_on_target_after, 32u);
+  EXPECT_TRUE(result.failed.empty());
+}
+
+TEST_F(EngineTest, AnOfflineTargetNodeStopsTheMoveAndLeavesDataIntact) {
+  Buffer buffer(16);
+  buffer.touchAll();
+  MigrationEngine engine(proc_, sys_, kernel_, {});
+  auto result = engine.move(request(buffer, 63));
+  ASSERT_TRUE(result.stopped);
+  EXPECT_EQ(result.stopped->errnum, ENODEV) << result.stopped->message();
+  EXPECT_EQ(result.pages_moved, 0u);
+  for (size_t i = 0; i < buffer.size; ++i)
+    ASSERT_EQ(buffer.data[i], 0x5a);
+  EXPECT_EQ(engine.stats().requests_stopped, 1u);
+}
+
+TEST_F(EngineTest, AVanishedProcessIsESRCH) {
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  MigrationEngine engine(proc_, sys_, kernel_, {});
+  MoveRequest r;
+  r.pid = child;
+  r.target_node = 0;
+  auto result = engine.move(r);
+  ASSERT_TRUE(result.stopped);
+  EXPECT_EQ(result.stopped->errnum, ESRCH) << result.stopped->message();
+}
+
+TEST_F(EngineTest, PerPageFailuresAreCountedByReasonWithoutStopping) {
+  Buffer buffer(8);
+  buffer.touchAll();
+  FakePageOps fake(1);
+  auto base = reinterpret_cast<uint64_t>(buffer.data);
+  fake.fail_with[base + 1 * kPage] = EBUSY;
+  fake.fail_with[base + 2 * kPage] = EBUSY;
+  fake.fail_with[base + 3 * kPage] = ENOMEM;
+  fake.fail_with[base + 4 * kPage] = EACCES;
+  MigrationEngine engine(proc_, sys_, fake, {});
+  auto result = engine.move(request(buffer, 0));
+  EXPECT_FALSE(result.stopped);
+  EXPECT_EQ(result.pages_moved, 4u);
+  EXPECT_EQ(result.bytes_moved, 4 * kPage);
+  EXPECT_EQ(result.failed,
+            (std::map<std::string, uint64_t>{{"EACCES", 1}, {"EBUSY", 2}, {"ENOMEM", 1}}));
+  EXPECT_EQ(result.pages_on_target_after, 4u);
+  auto stats = engine.stats();
+  EXPECT_EQ((stats.pages_moved[{1, 0}]), 4u);
+  EXPECT_EQ(stats.pages_failed["EBUSY"], 2u);
+}
+
+TEST_F(EngineTest, NeverFillsTheTargetPastItsHeadroom) {
+  tier::test::TempTree tree;
+  // 70 MiB free of 1 GiB; the default headroom keeps 64 MiB: 6 MiB may come.
+  tree.file("devices/system/node/node0/meminfo",
+            "Node 0 MemTotal:        1048576 kB\nNode 0 MemFree:           71680 kB\n");
+  auto sys = tier::FsRoot::open(tree.root());
+  Buffer buffer(2048);  // 8 MiB
+  buffer.touchAll();
+  FakePageOps fake(1);
+  EngineOptions options;
+  options.batch_pages = 4096;  // one batch: the static meminfo is read once
+  MigrationEngine engine(proc_, *sys, fake, options);
+  auto result = engine.move(request(buffer, 0));
+  EXPECT_EQ(result.pages_moved, 1536u);
+  EXPECT_EQ(result.failed["target_full"], 512u);
+  EXPECT_EQ(result.pages_on_target_after, 1536u);
+}
+
+TEST_F(EngineTest, AFullTargetStopsTheMoveAtOnce) {
+  tier::test::TempTree tree;
+  tree.file("devices/system/node/node0/meminfo",
+            "Node 0 MemTotal:        1048576 kB\nNode 0 MemFree:           32768 kB\n");
+  auto sys = tier::FsRoot::open(tree.root());
+  Buffer buffer(1024);
+  buffer.touchAll();
+  FakePageOps fake(1);
+  MigrationEngine engine(proc_, *sys, fake, {});
+  auto result = engine.move(request(buffer, 0));
+  EXPECT_EQ(result.pages_moved, 0u);
+  EXPECT_EQ(fake.move_calls, 0u);
+  ASSERT_TRUE(result.stopped);
+  EXPECT_EQ(result.stopped->errnum, ENOSPC);
+  EXPECT_NE(result.stopped->message().find("node 0"), std::string::npos);
+}
+
+TEST_F(EngineTest, TheRateLimitIsALowerBoundOnTime) {
+  Buffer buffer(2048);  // 8 MiB
+  buffer.touchAll();
+  FakePageOps fake(1);
+  EngineOptions options;
+  options.rate_bytes_per_second = 4.0 * (1 << 20);
+  options.burst_bytes = 1.0 * (1 << 20);
+  MigrationEngine engine(proc_, sys_, fake, options);
+  auto result = engine.move(request(buffer, 0));
+  EXPECT_EQ(result.pages_moved, 2048u);
+  EXPECT_GE(result.seconds, (8.0 - 1.0) / 4.0 - 0.05);
+}
+
+TEST_F(EngineTest, DryRunMovesNothing) {
+  Buffer buffer(16);
+  buffer.touchAll();
+  FakePageOps fake(1);
+  MigrationEngine engine(proc_, sys_, fake, {});
+  auto r = request(buffer, 0);
+  r.dry_run = true;
+  auto result = engine.move(r);
+  EXPECT_EQ(result.pages_moved, 16u);
+  EXPECT_EQ(fake.move_calls, 0u);
+}
+
+TEST_F(EngineTest, PingPongIsCountedAndPolicyMovesBackOff) {
+  Buffer buffer(4);
+  buffer.touchAll();
+  FakePageOps fake(1);
+  MigrationEngine engine(proc_, sys_, fake, {});
+  EXPECT_EQ(engine.move(request(buffer, 0)).pingpong_moves, 0u);
+  EXPECT_EQ(engine.move(request(buffer, 1)).pingpong_moves, 4u);  // straight back
+  auto policy = request(buffer, 0);
+  policy.respect_backoff = true;
+  auto held = engine.move(policy);
+  EXPECT_EQ(held.pages_moved, 0u);
+  EXPECT_EQ(held.failed["backoff"], 4u);
+  EXPECT_EQ(engine.move(request(buffer, 0)).pages_moved, 4u);  // a person still may
+}
+
+TEST_F(EngineTest, CancellationStopsBetweenBatches) {
+  Buffer buffer(2048);
+  buffer.touchAll();
+  FakePageOps fake(1);
+  EngineOptions options;
+  options.batch_pages = 64;
+  MigrationEngine engine(proc_, sys_, fake, options);
+  auto r = request(buffer, 0);
+  int batches = 0;
+  r.cancelled = [&] { return ++batches > 3; };
+  auto result = engine.move(r);
+  ASSERT_TRUE(result.stopped);
+  EXPECT_EQ(result.stopped->errnum, ECANCELED);
+  EXPECT_EQ(result.pages_moved, 3 * 64u);
+}
+
+}  // namespace
+}  // namespace tierd::migrate
