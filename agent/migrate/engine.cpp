@@ -15,6 +15,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kPagemapPresent = 1ULL << 63;
+constexpr uint64_t kPagemapFrameMask = (1ULL << 55) - 1;
 // Mappings whose pages move_pages cannot or must not move.
 constexpr std::string_view kSpecialMappings[] = {"[vsyscall]", "[vvar]", "[vdso]", "[vvar_vclock]"};
 
@@ -96,12 +97,14 @@ tier::Result<std::vector<Range>> MigrationEngine::mappedRanges(
 }
 
 // Pages that are in memory, from the pagemap's present bit: unpopulated and
-// swapped-out pages never reach move_pages.
-tier::Result<std::vector<uint64_t>> MigrationEngine::presentPages(pid_t pid,
-                                                                  const Range& range) const {
+// swapped-out pages never reach move_pages. Where the pagemap shows frame
+// numbers (CAP_SYS_ADMIN), /proc/kpageflags tells which 2 MiB-aligned pages
+// head a transparent huge page, so a THP is counted as one 2 MiB unit.
+tier::Result<void> MigrationEngine::presentPages(pid_t pid, const Range& range,
+                                                 PageSet& out) const {
   uint64_t page = tier::pageSize();
-  std::vector<uint64_t> present;
   constexpr size_t kEntriesPerRead = 4096;
+  constexpr uint64_t kHugeSize = 2ULL << 20;
   std::vector<uint64_t> entries(kEntriesPerRead);
   std::string path = fmt::format("{}/pagemap", pid);
   for (uint64_t address = range.start; address < range.end;) {
@@ -113,12 +116,26 @@ tier::Result<std::vector<uint64_t>> MigrationEngine::presentPages(pid_t pid,
       return std::unexpected(got.error());
     }
     size_t read_entries = *got / sizeof(uint64_t);
-    for (size_t i = 0; i < read_entries; ++i)
-      if (entries[i] & kPagemapPresent) present.push_back(address + i * page);
+    for (size_t i = 0; i < read_entries; ++i) {
+      if (!(entries[i] & kPagemapPresent)) continue;
+      uint64_t here = address + i * page;
+      out.pages.push_back(here);
+      uint64_t frame = entries[i] & kPagemapFrameMask;
+      if (frame != 0) out.frames_visible = true;
+      if (frame != 0 && here % kHugeSize == 0 && isThpHead(frame)) out.thp_heads.insert(here);
+    }
     if (read_entries < count) break;
     address += count * page;
   }
-  return present;
+  return {};
+}
+
+bool MigrationEngine::isThpHead(uint64_t frame) const {
+  constexpr uint64_t kCompoundHead = 1ULL << 15, kThp = 1ULL << 22;
+  uint64_t flags = 0;
+  std::span<char> bytes(reinterpret_cast<char*>(&flags), sizeof(flags));
+  auto got = proc_.readAt("kpageflags", frame * sizeof(uint64_t), bytes);
+  return got && *got == sizeof(flags) && (flags & kThp) && (flags & kCompoundHead);
 }
 
 // Bytes that may still go to the node before it reaches its headroom.
@@ -156,7 +173,7 @@ struct MigrationEngine::Batch {
 };
 
 void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t>& pages,
-                                MoveResult& result) {
+                                const std::unordered_set<uint64_t>& thp_heads, MoveResult& result) {
   uint64_t page = tier::pageSize();
   auto pointers = asPointers(pages);
   std::vector<int> status(pages.size());
@@ -207,6 +224,7 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
     result.stopped = ok.error();
     return;
   }
+  recheckUnmoved(request, batch_pointers, landed);
   std::map<std::pair<int, int>, uint64_t> moved;
   now = Clock::now();
   // Ping-pong is tracked per 2 MiB chunk; every page of a reversed chunk counts.
@@ -222,6 +240,7 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
       ++result.pages_moved;
       result.bytes_moved += page;
       ++moved[{batch.from[i], request.target_node}];
+      if (thp_heads.contains(batch.pages[i])) ++result.thp_moved;
       if (batch.pages[i] >> PingPongTracker::kChunkShift != chunk) {
         closeChunk();
         chunk = batch.pages[i] >> PingPongTracker::kChunkShift;
@@ -235,6 +254,22 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
   std::lock_guard lock(stats_mutex_);
   for (const auto& [pair, count] : moved)
     stats_.pages_moved[pair] += count;
+}
+
+// A page reported as failed may still have moved: for a transparent huge
+// page the kernel moves the whole folio once and answers EBUSY for one of its
+// addresses. Ask where such pages are now.
+void MigrationEngine::recheckUnmoved(const MoveRequest& request, std::span<void* const> pages,
+                                     std::vector<int>& landed) {
+  std::vector<void*> again;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < pages.size(); ++i)
+    if (landed[i] != request.target_node) again.push_back(pages[i]), index.push_back(i);
+  if (again.empty()) return;
+  std::vector<int> now(again.size());
+  if (!ops_.query(request.pid, again, now)) return;
+  for (size_t j = 0; j < again.size(); ++j)
+    if (now[j] == request.target_node) landed[index[j]] = now[j];
 }
 
 void MigrationEngine::readBack(const MoveRequest& request, const std::vector<uint64_t>& pages,
@@ -276,17 +311,17 @@ MoveResult MigrationEngine::move(const MoveRequest& request) {
     std::lock_guard lock(options_mutex_);
     batch_pages = std::max<size_t>(options_.batch_pages, 1);
   }
-  std::vector<uint64_t> all_pages;
+  PageSet present;
   auto ranges = mappedRanges(request.pid, request.ranges);
   if (!ranges) result.stopped = ranges.error();
   for (const auto& range : ranges ? *ranges : std::vector<Range>{}) {
-    auto present = presentPages(request.pid, range);
-    if (!present) {
-      result.stopped = present.error();
+    if (auto ok = presentPages(request.pid, range, present); !ok) {
+      result.stopped = ok.error();
       break;
     }
-    all_pages.insert(all_pages.end(), present->begin(), present->end());
   }
+  const std::vector<uint64_t>& all_pages = present.pages;
+  result.thp_visible = present.frames_visible;
   result.pages_requested = all_pages.size();
   for (size_t first = 0; first < all_pages.size() && !result.stopped; first += batch_pages) {
     if (request.cancelled && request.cancelled()) {
@@ -296,7 +331,7 @@ MoveResult MigrationEngine::move(const MoveRequest& request) {
     auto end = std::min(all_pages.size(), first + batch_pages);
     std::vector<uint64_t> pages(all_pages.begin() + static_cast<std::ptrdiff_t>(first),
                                 all_pages.begin() + static_cast<std::ptrdiff_t>(end));
-    moveBatch(request, pages, result);
+    moveBatch(request, pages, present.thp_heads, result);
   }
   if (!request.dry_run) readBack(request, all_pages, result);
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "base/result.h"
@@ -56,6 +57,8 @@ struct MoveResult {
   uint64_t pages_already_there = 0;
   uint64_t bytes_moved = 0;
   uint64_t pingpong_moves = 0;
+  uint64_t thp_moved = 0;    // transparent huge pages moved, each one 2 MiB unit
+  bool thp_visible = false;  // frame numbers were readable, so THPs could be told apart
   std::map<std::string, uint64_t> failed;  // "EBUSY", "ENOMEM", "target_full", "backoff", ...
   uint64_t pages_on_target_after = 0;
   uint64_t pages_present_after = 0;
@@ -86,9 +89,18 @@ class MigrationEngine {
  private:
   struct Batch;
   tier::Result<std::vector<Range>> mappedRanges(pid_t pid, const std::vector<Range>& wanted) const;
-  tier::Result<std::vector<uint64_t>> presentPages(pid_t pid, const Range& range) const;
+  struct PageSet {
+    std::vector<uint64_t> pages;
+    std::unordered_set<uint64_t> thp_heads;
+    bool frames_visible = false;
+  };
+  tier::Result<void> presentPages(pid_t pid, const Range& range, PageSet& out) const;
+  bool isThpHead(uint64_t frame) const;
   std::optional<uint64_t> headroomBytes(int node) const;
-  void moveBatch(const MoveRequest& request, std::vector<uint64_t>& pages, MoveResult& result);
+  void moveBatch(const MoveRequest& request, std::vector<uint64_t>& pages,
+                 const std::unordered_set<uint64_t>& thp_heads, MoveResult& result);
+  void recheckUnmoved(const MoveRequest& request, std::span<void* const> pages,
+                      std::vector<int>& landed);
   void readBack(const MoveRequest& request, const std::vector<uint64_t>& pages, MoveResult& result);
   bool waitForBudget(uint64_t bytes, const MoveRequest& request);
   void account(const MoveResult& result);

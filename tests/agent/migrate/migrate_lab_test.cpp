@@ -133,5 +133,33 @@ TEST_F(MigrateLab, RateLimitHoldsOnRealMoves) {
   EXPECT_NEAR(rate, 16.0, 1.6) << "MiB/s";
 }
 
+TEST_F(MigrateLab, TransparentHugePagesMoveWholeAndCountAsTwoMegabyteUnits) {
+  constexpr size_t kHuge = 2 << 20, kSize = 8 << 20;
+  char* raw = static_cast<char*>(
+      mmap(nullptr, kSize + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  char* data =
+      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) & ~(kHuge - 1));
+  ASSERT_EQ(madvise(data, kSize, MADV_HUGEPAGE), 0);
+  unsigned long mask = 1UL << far_;
+  mbind(data, kSize, MPOL_BIND, &mask, sizeof(mask) * 8, 0);
+  for (size_t i = 0; i < kSize; ++i)
+    data[i] = static_cast<char>(i * 7);
+  mbind(data, kSize, MPOL_DEFAULT, nullptr, 0, 0);
+  MigrationEngine engine(proc_, sys_, kernel_, {});
+  auto start = reinterpret_cast<uint64_t>(data);
+  auto result =
+      engine.move({.pid = getpid(), .ranges = {{start, start + kSize}}, .target_node = 0});
+  ASSERT_FALSE(result.stopped) << result.stopped->message();
+  ASSERT_TRUE(result.thp_visible) << "the lab runs as root: frame numbers must be readable";
+  EXPECT_EQ(result.thp_moved, kSize / kHuge);
+  EXPECT_EQ(result.pages_moved, kSize / kPage);
+  EXPECT_EQ(result.bytes_moved, kSize);
+  EXPECT_TRUE(result.failed.empty()) << result.failed.begin()->first;
+  EXPECT_EQ(result.pages_on_target_after, kSize / kPage);
+  for (size_t i = 0; i < kSize; ++i)
+    ASSERT_EQ(data[i], static_cast<char>(i * 7)) << i;
+  munmap(raw, kSize + kHuge);
+}
+
 }  // namespace
 }  // namespace tierd::migrate
