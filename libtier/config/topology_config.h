@@ -7,6 +7,7 @@
 //   node3 = 1                       # "3" = 1 works too
 #pragma once
 
+#include <toml++/toml.h>
 #include <string_view>
 
 #include "base/result.h"
@@ -17,5 +18,11 @@ namespace tier {
 // Parses TOML text; `source` names it in errors ("tierd.toml:4: ...").
 // Keys outside [topology] are left to their own modules.
 Result<TopologyOptions> parseTopologyConfig(std::string_view toml_text, std::string_view source);
+// The same from an already parsed (possibly merged) document; errors name
+// the file and line each offending node came from.
+Result<TopologyOptions> topologyFromTable(const toml::table& root);
+// Applies only the keys this document sets onto `options` (a drop-in over
+// the main file); tier overrides merge node by node.
+Result<void> applyTopologyTable(const toml::table& root, TopologyOptions& options);
 
 }  // namespace tier
