@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stop_token>
 
 #include "base/result.h"
 
@@ -21,6 +22,10 @@ struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
   bool privileged = false;  // uid 0, or CAP_SYS_NICE in the caller's effective set
+  // Requested when the server is stopping. Long calls (migrate) should check
+  // stop.stop_requested() between batches and return ECANCELED; a default
+  // token is never requested.
+  std::stop_token stop;
 };
 
 struct AddressRange {
@@ -30,6 +35,9 @@ struct AddressRange {
 struct PsRequest {
   std::optional<pid_t> pid;  // none: every managed process the caller may see
 };
+// The server authorizes ps without a pid for everyone, so ps() itself must
+// filter: an unprivileged caller (!caller.privileged) sees only the processes
+// whose real uid equals caller.uid.
 
 struct MigrateRequest {
   pid_t pid = 0;
@@ -49,6 +57,18 @@ struct UnpinRequest {
   AddressRange range;
 };
 
+// Result formats (the "result" object of a reply; tierctl renders them):
+//   status:  {"version":"0.1.0","uptime_seconds":N,"mode":"observe|coexist|takeover",
+//             "managed_processes":N,
+//             "migration":{"pages_moved":N,"bytes_moved":N,"failed":{"<reason>":N,...}},
+//             "other_managers":{...}}
+//   ps:      {"processes":[{"pid":N,"comm":"...","workload":"...",
+//                           "nodes":{"node0":bytes,"node1":bytes,...},"total":bytes},...]}
+//   migrate: {"pid":N,"target_node":N,"pages_requested":N,"pages_moved":N,
+//             "pages_already_there":N,"bytes_moved":N,"seconds":F,
+//             "failed":{"EBUSY":N,...},"pages_on_target_after":N,"pages_present_after":N}
+//   pin, unpin, config-show, config-reload: an object of the daemon's choosing ({} is fine).
+//
 // Every method may be called from several connection threads at once.
 class Handler {
  public:

@@ -8,6 +8,7 @@
 #include <functional>
 #include <iostream>
 
+#include "agent_verbs.h"
 #include "gather.h"
 #include "roots.h"
 #include "topology_json.h"
@@ -76,6 +77,14 @@ std::vector<Verb> verbTable() {
          cmd.add_option("FILE", *path, "Tarball to write (e.g. host.tar)")->required();
          return [path, &roots] { return runGather(roots, *path); };
        }},
+      {"status", "Show the running agent: mode, uptime, managed processes, migrations",
+       attachStatusVerb},
+      {"ps", "Per-node memory of the processes tierd manages (like numastat -p)", attachPsVerb},
+      {"migrate", "Move a process's pages (or a range of them) to a node or tier",
+       attachMigrateVerb},
+      {"pin", "Keep an address range of a process on a tier", attachPinVerb},
+      {"unpin", "Release a pinned address range", attachUnpinVerb},
+      {"config", "Show or reload tierd's configuration", attachConfigVerb},
   };
 }
 
