@@ -175,6 +175,21 @@ void readSections(const toml::table& root, AgentConfig& config, Errors& errors) 
   }
   if (auto applied = tier::applyTopologyTable(root, config.topology); !applied)
     errors.push_back(applied.error().context);
+  const auto& path = root.source().path;
+  auto rules = workloads::parseWorkloadRules(root, path ? *path : std::string("config"));
+  if (!rules) {
+    errors.push_back(rules.error().context);
+    return;
+  }
+  for (auto& rule : *rules) {
+    bool taken = std::any_of(config.workloads.begin(), config.workloads.end(),
+                             [&](const auto& other) { return other.name == rule.name; });
+    if (taken)
+      errors.push_back(fmt::format("{}:{}: workloads: the name \"{}\" is used twice",
+                                   path ? *path : "config", rule.line, rule.name));
+    else
+      config.workloads.push_back(std::move(rule));
+  }
 }
 
 }  // namespace

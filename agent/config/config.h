@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "config/topology_config.h"
+#include "workloads/rules.h"
 
 namespace tierd::config {
 
@@ -43,6 +44,7 @@ struct AgentConfig {
   std::string textfile_dir;                       // "" turns the textfile writer off
   std::chrono::seconds textfile_interval{15};
   tier::TopologyOptions topology;
+  std::vector<workloads::WorkloadRule> workloads;
   toml::table document;              // the merged document, for `config show`
   std::vector<std::string> sources;  // files read, in order
 };

@@ -167,6 +167,18 @@ bool MigrationEngine::waitForBudget(uint64_t bytes, const MoveRequest& request) 
   return true;
 }
 
+// A process that is exiting has no mm any more, and move_pages says EINVAL
+// for it; report what happened instead.
+tier::Error MigrationEngine::explainFailure(pid_t pid, tier::Error error) const {
+  if (error.errnum == ESRCH) return error;
+  auto stat = proc_.readFile(fmt::format("{}/stat", pid));
+  size_t state_at = stat ? stat->rfind(')') : std::string::npos;
+  bool gone = !stat || state_at == std::string::npos || state_at + 2 >= stat->size() ||
+              (*stat)[state_at + 2] == 'Z' || (*stat)[state_at + 2] == 'X';
+  if (gone) return tier::Error{ESRCH, fmt::format("process {} exited during the move", pid)};
+  return error;
+}
+
 struct MigrationEngine::Batch {
   std::vector<uint64_t> pages;
   std::vector<int> from;
@@ -178,7 +190,7 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
   auto pointers = asPointers(pages);
   std::vector<int> status(pages.size());
   if (auto ok = ops_.query(request.pid, pointers, status); !ok) {
-    result.stopped = ok.error();
+    result.stopped = explainFailure(request.pid, ok.error());
     return;
   }
   Batch batch;
@@ -221,7 +233,7 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
   std::vector<int> targets(batch.pages.size(), request.target_node);
   std::vector<int> landed(batch.pages.size());
   if (auto ok = ops_.move(request.pid, batch_pointers, targets, landed); !ok) {
-    result.stopped = ok.error();
+    result.stopped = explainFailure(request.pid, ok.error());
     return;
   }
   recheckUnmoved(request, batch_pointers, landed);

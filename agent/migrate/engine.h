@@ -103,6 +103,7 @@ class MigrationEngine {
                       std::vector<int>& landed);
   void readBack(const MoveRequest& request, const std::vector<uint64_t>& pages, MoveResult& result);
   bool waitForBudget(uint64_t bytes, const MoveRequest& request);
+  tier::Error explainFailure(pid_t pid, tier::Error error) const;
   void account(const MoveResult& result);
 
   const tier::FsRoot& proc_;

@@ -87,6 +87,8 @@ TEST(Config, ArraysOfTablesFromDropInsAppend) {
                              {"b.toml", "[[workloads]]\nname = \"b\"\ncomm = \"y\"\n"}});
   ASSERT_TRUE(config) << joined(config.error());
   EXPECT_EQ(config->document["workloads"].as_array()->size(), 2u);
+  ASSERT_EQ(config->workloads.size(), 2u);
+  EXPECT_EQ(config->workloads[1].name, "b");
 }
 
 TEST(Config, ReportsEveryErrorWithFileLineAndKey) {
@@ -100,6 +102,15 @@ TEST(Config, ReportsEveryErrorWithFileLineAndKey) {
             std::string::npos)
       << text;
   EXPECT_EQ(config.error().size(), 3u) << text;
+}
+
+TEST(Config, AWorkloadNameUsedInTwoFilesIsAnError) {
+  auto config = parseConfig({{"a.toml", "[[workloads]]\nname = \"x\"\ncomm = \"a\"\n"},
+                             {"b.toml", "\n[[workloads]]\nname = \"x\"\ncomm = \"b\"\n"}});
+  ASSERT_FALSE(config);
+  EXPECT_NE(joined(config.error()).find("b.toml:2: workloads: the name \"x\" is used twice"),
+            std::string::npos)
+      << joined(config.error());
 }
 
 TEST(Config, ASyntaxErrorNamesItsFile) {

@@ -1,7 +1,7 @@
 // The engine against the real kernel where this one-node host allows it
 // (pages read back with move_pages, a dead process, an offline node), and
 // with injected per-page outcomes for what the kernel cannot be made to do.
-#include "engine.h"
+#include "migrate/engine.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>

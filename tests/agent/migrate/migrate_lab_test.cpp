@@ -11,7 +11,7 @@
 #include <cstring>
 #include <thread>
 
-#include "engine.h"
+#include "migrate/engine.h"
 
 namespace tierd::migrate {
 namespace {

@@ -1,4 +1,4 @@
-#include "pingpong.h"
+#include "migrate/pingpong.h"
 
 #include <gtest/gtest.h>
 

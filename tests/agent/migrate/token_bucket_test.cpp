@@ -1,4 +1,4 @@
-#include "token_bucket.h"
+#include "migrate/token_bucket.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,260 @@
+// The real tierd binary with the real tierctl: on this host for the control
+// plane, and in the lab (far preset) for pages really moved. Tests that need
+// a far node skip elsewhere.
+#include <gtest/gtest.h>
+#include <numa.h>
+#include <numaif.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "harness.h"
+
+namespace tierd::test {
+namespace {
+
+using nlohmann::json;
+
+// The first CPU-less node with memory: the lab's far node.
+int farNode() {
+  if (numa_available() != 0) return -1;
+  for (int node = 0; node <= numa_max_node(); ++node) {
+    bitmask* cpus = numa_allocate_cpumask();
+    numa_node_to_cpus(node, cpus);
+    bool cpu_less = numa_bitmask_weight(cpus) == 0 && numa_node_size64(node, nullptr) > 0;
+    numa_free_cpumask(cpus);
+    if (cpu_less) return node;
+  }
+  return -1;
+}
+
+// Fraction of the workload's pages on `node`, asked of the kernel.
+double shareOn(const Workload& workload, int node) {
+  std::vector<void*> pages;
+  for (uint64_t address = workload.start; address < workload.end; address += 4096)
+    pages.push_back(reinterpret_cast<void*>(address));
+  std::vector<int> status(pages.size());
+  if (move_pages(workload.child.pid(), pages.size(), pages.data(), nullptr, status.data(), 0) != 0)
+    return -1;
+  return static_cast<double>(std::count(status.begin(), status.end(), node)) /
+         static_cast<double>(pages.size());
+}
+
+std::string rangeOf(const Workload& workload) {
+  return fmt::format("{:#x}-{:#x}", workload.start, workload.end);
+}
+
+// --- control plane (any host) -----------------------------------------------
+
+TEST(Daemon, StatusShowsModeAndManagedWorkload) {
+  Agent agent("[[workloads]]\nname = \"tests\"\ncomm = \"tierd_test_wor.*\"\n");
+  Workload workload(0, 8, false);
+  ASSERT_TRUE(workload.ready());
+  json status;
+  for (int i = 0; i < 50; ++i) {  // the watcher sees it within a few ticks
+    status = agent.tierctlJson({"status"});
+    if (status.value("managed_processes", 0) >= 1) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status["mode"], "coexist") << status.dump();
+  EXPECT_EQ(status["managed_processes"], 1) << status.dump();
+  EXPECT_EQ(status["workloads"]["tests"], 1);
+  auto ps = agent.tierctlJson({"ps"});
+  ASSERT_EQ(ps["processes"].size(), 1u) << ps.dump();
+  EXPECT_EQ(ps["processes"][0]["pid"], workload.child.pid());
+  EXPECT_GE(ps["processes"][0]["total"].get<uint64_t>(), 8ULL << 20);
+}
+
+TEST(Daemon, ABrokenReloadKeepsTheOldConfiguration) {
+  Agent agent("[migration]\nrate_limit_mbps = 32\n");
+  std::ofstream(agent.configPath(), std::ios::app) << "[migration]\nbogus = 1\n";
+  agent.child().signal(SIGHUP);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_NE(agent.log().find("configuration rejected"), std::string::npos) << agent.log();
+  EXPECT_NE(agent.log().find("tierd.toml:"), std::string::npos) << agent.log();
+  EXPECT_EQ(agent.tierctlJson({"config", "show"})["migration"]["rate_limit_mbps"], 32.0);
+  // A good file is taken, through the socket this time.
+  agent.writeConfig("[migration]\nrate_limit_mbps = 64\n");
+  auto reloaded = agent.tierctl({"config", "reload"});
+  EXPECT_EQ(reloaded.exit_code, 0) << reloaded.err;
+  EXPECT_EQ(agent.tierctlJson({"config", "show"})["migration"]["rate_limit_mbps"], 64.0);
+  EXPECT_EQ(agent.tierctl({"status"}).exit_code, 0);  // still serving
+}
+
+TEST(Daemon, CheckConfigNamesEveryBrokenConfig) {
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(BROKEN_CONFIGS_DIR)) {
+    std::string body = slurp(entry.path().string());
+    std::string expect = body.substr(10, body.find('\n') - 10);  // "# expect: ..."
+    auto result = runCommand({TIERD_PATH, "--check-config", "-c", entry.path().string()});
+    EXPECT_EQ(result.exit_code, 1) << entry.path();
+    EXPECT_NE(result.err.find(entry.path().string() + expect), std::string::npos)
+        << entry.path() << "\nexpected: " << expect << "\ngot: " << result.err;
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
+  auto good = runCommand({TIERD_PATH, "--check-config", "-c", "/dev/null"});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+}
+
+TEST(Daemon, AnotherUsersProcessIsRefusedAndOwnProcessIsServed) {
+  Agent agent;
+  Workload roots(0, 4, false);
+  ASSERT_TRUE(roots.ready());
+  // As nobody: migrate root's process, then a process of its own.
+  std::string script = fmt::format(
+      "{0} --socket {1} migrate --pid {2} --to-node 0; echo refused=$?;"
+      "sleep 30 & own=$!; {0} --socket {1} migrate --pid $own --to-node 0; echo own=$?; kill $own",
+      TIERCTL_PATH, agent.socket(), roots.child.pid());
+  auto result = runCommand({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--", "/bin/sh", "-c", script});
+  EXPECT_NE(result.out.find("refused=1"), std::string::npos) << result.out << result.err;
+  EXPECT_NE(result.err.find("belongs to uid 0"), std::string::npos) << result.err;
+  EXPECT_NE(result.out.find("own=0"), std::string::npos) << result.out << result.err;
+  EXPECT_EQ(agent.tierctl({"status"}).exit_code, 0);
+}
+
+TEST(Daemon, MalformedRequestsGetErrorsAndTheAgentKeepsServing) {
+  Agent agent;
+  auto bad = agent.tierctl({"migrate", "--pid", "999999", "--to-node", "0"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("999999"), std::string::npos) << bad.err;
+  auto no_node = agent.tierctl({"migrate", "--pid", std::to_string(getpid()), "--to-node", "63"});
+  EXPECT_EQ(no_node.exit_code, 1);
+  EXPECT_NE(no_node.err.find("node 63"), std::string::npos) << no_node.err;
+  auto unknown = rawRequest(agent.socket(), "{\"version\":1,\"request\":\"explode\"}\n");
+  EXPECT_NE(unknown.find("\"ok\":false"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("explode"), std::string::npos) << unknown;
+  auto garbage = rawRequest(agent.socket(), std::string(100000, '{'));
+  EXPECT_NE(garbage.find("\"ok\":false"), std::string::npos) << garbage;
+  EXPECT_EQ(agent.tierctl({"status"}).exit_code, 0);
+}
+
+TEST(Daemon, SigtermStopsCleanlyAndRemovesTheSocket) {
+  Agent agent;
+  agent.child().signal(SIGTERM);
+  EXPECT_EQ(agent.child().wait(), 0);
+  EXPECT_FALSE(fs::exists(agent.socket()));
+}
+
+TEST(Daemon, MetricsTextfileHasNodesAndCounters) {
+  Agent agent;
+  std::string text;
+  for (int i = 0; i < 50 && text.find("tierd_node_capacity_bytes") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    text = agent.metrics();
+  }
+  EXPECT_NE(text.find("tierd_node_capacity_bytes{kind=\"dram\",node=\"0\""), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE tierd_agent_cpu_seconds_total counter"), std::string::npos);
+  EXPECT_NE(text.find("tierd_build_info"), std::string::npos);
+}
+
+// --- pages really moved (lab) -------------------------------------------------
+
+class DaemonLab : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    far_ = farNode();
+    if (far_ < 0) GTEST_SKIP() << "no CPU-less node here: runs in the lab";
+  }
+  int far_ = -1;
+};
+
+TEST_F(DaemonLab, MigrateMovesAWritingWorkloadFromFarToDramIntact) {
+  Agent agent;
+  Workload workload(far_, 64, true);
+  ASSERT_TRUE(workload.ready());
+  ASSERT_GT(shareOn(workload, far_), 0.99);
+  auto result = agent.tierctlJson({"migrate", "--pid", std::to_string(workload.child.pid()),
+                                   "--range", rangeOf(workload), "--to-node", "0"});
+  ASSERT_TRUE(result.contains("pages_moved")) << result.dump();
+  EXPECT_GE(result["pages_on_target_after"].get<double>(),
+            0.99 * result["pages_present_after"].get<double>());
+  EXPECT_GE(shareOn(workload, 0), 0.99);
+  EXPECT_TRUE(workload.verify().starts_with("OK")) << "bytes changed under the move";
+}
+
+TEST_F(DaemonLab, TheRateLimitHoldsFor256MiBAt64) {
+  Agent agent("[migration]\nrate_limit_mbps = 64\nburst_mb = 4\n");
+  Workload workload(far_, 256, false);
+  ASSERT_TRUE(workload.ready());
+  auto started = std::chrono::steady_clock::now();
+  auto result = agent.tierctlJson({"migrate", "--pid", std::to_string(workload.child.pid()),
+                                   "--range", rangeOf(workload), "--to-node", "0"});
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_TRUE(result.contains("bytes_moved")) << result.dump();
+  EXPECT_GE(wall, 3.6);
+  double rate = result["bytes_moved"].get<double>() / result["seconds"].get<double>() / (1 << 20);
+  EXPECT_NEAR(rate, 64.0, 6.4) << "MiB/s over " << result["seconds"] << " s";
+  RecordProperty("measured_mib_per_s", std::to_string(rate));
+  EXPECT_TRUE(workload.verify().starts_with("OK"));
+}
+
+TEST_F(DaemonLab, ATargetKilledMidMigrationIsCountedAndTheAgentLives) {
+  Agent agent("[migration]\nrate_limit_mbps = 16\n");
+  Workload workload(far_, 64, false);
+  ASSERT_TRUE(workload.ready());
+  Child migrate({TIERCTL_PATH, "--socket", agent.socket(), "migrate", "--pid",
+                 std::to_string(workload.child.pid()), "--to-node", "0"});
+  std::this_thread::sleep_for(1s);
+  workload.child.signal(SIGKILL);
+  workload.child.wait();
+  migrate.wait();
+  auto status = agent.tierctlJson({"status"});
+  ASSERT_TRUE(status.contains("migration")) << status.dump();
+  EXPECT_GE(status["migration"]["requests_stopped"].get<int>(), 1) << status.dump();
+  EXPECT_TRUE(status["migration"]["failed"].contains("stopped_ESRCH")) << status.dump();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_NE(agent.metrics().find("tierd_pages_failed_total{reason=\"stopped_ESRCH\"}"),
+            std::string::npos)
+      << agent.metrics();
+}
+
+TEST_F(DaemonLab, AnAgentKilledMidBatchRestartsAndTheDataIsIntact) {
+  Agent agent("[migration]\nrate_limit_mbps = 16\n");
+  Workload workload(far_, 64, true);
+  ASSERT_TRUE(workload.ready());
+  Child migrate({TIERCTL_PATH, "--socket", agent.socket(), "migrate", "--pid",
+                 std::to_string(workload.child.pid()), "--to-node", "0"});
+  std::this_thread::sleep_for(1500ms);
+  agent.kill9();
+  EXPECT_NE(migrate.wait(), 0);  // its reply never came
+  EXPECT_TRUE(workload.verify().starts_with("OK"));
+  ASSERT_TRUE(agent.launch()) << agent.log();  // the stale socket is replaced
+  agent.writeConfig("[migration]\nrate_limit_mbps = 0\n");
+  ASSERT_EQ(agent.tierctl({"config", "reload"}).exit_code, 0);
+  auto result = agent.tierctlJson({"migrate", "--pid", std::to_string(workload.child.pid()),
+                                   "--range", rangeOf(workload), "--to-node", "0"});
+  EXPECT_GE(shareOn(workload, 0), 0.99) << result.dump();
+  EXPECT_TRUE(workload.verify().starts_with("OK"));
+}
+
+TEST_F(DaemonLab, AFullTargetKeepsItsHeadroomAndCountsTheRest) {
+  // Leave about 96 MiB free on node 0, then ask for 128 MiB more there.
+  long long free_bytes = 0;
+  numa_node_size64(0, &free_bytes);
+  size_t hog_mib = static_cast<size_t>(free_bytes >> 20) - 96;
+  Workload hog(0, hog_mib, false);
+  ASSERT_TRUE(hog.ready());
+  Agent agent("[migration]\nmin_free_mb = 64\nmin_free_percent = 0\n");
+  Workload workload(far_, 128, false);
+  ASSERT_TRUE(workload.ready());
+  auto result = agent.tierctlJson({"migrate", "--pid", std::to_string(workload.child.pid()),
+                                   "--range", rangeOf(workload), "--to-node", "0"});
+  ASSERT_TRUE(result.contains("failed")) << result.dump();
+  EXPECT_GT(result["failed"].value("target_full", 0), 0) << result.dump();
+  EXPECT_LT(result["pages_moved"].get<uint64_t>(), result["pages_requested"].get<uint64_t>());
+  long long after = 0;
+  numa_node_size64(0, &after);
+  EXPECT_GE(after, 56LL << 20) << "node 0 went below its headroom";
+  EXPECT_TRUE(workload.verify().starts_with("OK"));
+  EXPECT_TRUE(hog.verify().starts_with("OK"));
+  auto status = agent.tierctlJson({"status"});
+  EXPECT_GT(status["migration"]["failed"].value("target_full", 0), 0) << status.dump();
+}
+
+}  // namespace
+}  // namespace tierd::test
