@@ -171,10 +171,12 @@ bool MigrationEngine::waitForBudget(uint64_t bytes, const MoveRequest& request) 
 // for it; report what happened instead.
 tier::Error MigrationEngine::explainFailure(pid_t pid, tier::Error error) const {
   if (error.errnum == ESRCH) return error;
-  auto stat = proc_.readFile(fmt::format("{}/stat", pid));
-  size_t state_at = stat ? stat->rfind(')') : std::string::npos;
-  bool gone = !stat || state_at == std::string::npos || state_at + 2 >= stat->size() ||
-              (*stat)[state_at + 2] == 'Z' || (*stat)[state_at + 2] == 'X';
+  // An exiting process loses its mm before it turns zombie: its status then
+  // has no VmSize line.
+  auto status = proc_.readFile(fmt::format("{}/status", pid));
+  bool gone = !status || status->find("\nVmSize:") == std::string::npos ||
+              status->find("\nState:\tZ") != std::string::npos ||
+              status->find("\nState:\tX") != std::string::npos;
   if (gone) return tier::Error{ESRCH, fmt::format("process {} exited during the move", pid)};
   return error;
 }

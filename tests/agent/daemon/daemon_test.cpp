@@ -69,7 +69,7 @@ TEST(Daemon, StatusShowsModeAndManagedWorkload) {
 
 TEST(Daemon, ABrokenReloadKeepsTheOldConfiguration) {
   Agent agent("[migration]\nrate_limit_mbps = 32\n");
-  std::ofstream(agent.configPath(), std::ios::app) << "[migration]\nbogus = 1\n";
+  std::ofstream(agent.configPath(), std::ios::app) << "[migration]\nbogus = 1\n";  // main file
   agent.child().signal(SIGHUP);
   std::this_thread::sleep_for(500ms);
   EXPECT_NE(agent.log().find("configuration rejected"), std::string::npos) << agent.log();
@@ -254,6 +254,38 @@ TEST_F(DaemonLab, AFullTargetKeepsItsHeadroomAndCountsTheRest) {
   EXPECT_TRUE(hog.verify().starts_with("OK"));
   auto status = agent.tierctlJson({"status"});
   EXPECT_GT(status["migration"]["failed"].value("target_full", 0), 0) << status.dump();
+}
+
+TEST_F(DaemonLab, TakeoverTurnsKernelPromotionOffAndRestoresIt) {
+  auto numa_balancing = [] { return slurp("/proc/sys/kernel/numa_balancing"); };
+  std::string before = numa_balancing();
+  std::ofstream("/proc/sys/kernel/numa_balancing") << "2";
+  {
+    Agent coexisting;
+    auto status = coexisting.tierctlJson({"status"});
+    EXPECT_EQ(status["other_managers"]["numa_balancing"], 2);
+    ASSERT_FALSE(status["other_managers"]["conflicts"].empty()) << status.dump();
+    EXPECT_EQ(numa_balancing(), "2\n") << "coexist mode must leave the kernel alone";
+  }
+  {
+    Agent taking_over("[agent]\nmode = \"takeover\"\n");
+    EXPECT_EQ(numa_balancing(), "0\n");
+    taking_over.child().signal(SIGTERM);
+    EXPECT_EQ(taking_over.child().wait(), 0);
+    EXPECT_EQ(numa_balancing(), "2\n") << "the old value comes back at stop";
+  }
+  std::ofstream("/proc/sys/kernel/numa_balancing") << before;
+}
+
+TEST_F(DaemonLab, ObserveModeMovesNothing) {
+  Agent agent("[agent]\nmode = \"observe\"\n");
+  Workload workload(far_, 8, false);
+  ASSERT_TRUE(workload.ready());
+  auto result =
+      agent.tierctl({"migrate", "--pid", std::to_string(workload.child.pid()), "--to-node", "0"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("observe mode"), std::string::npos) << result.err;
+  EXPECT_GT(shareOn(workload, far_), 0.99);
 }
 
 }  // namespace

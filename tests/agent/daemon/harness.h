@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -39,8 +40,13 @@ inline std::string rawRequest(const std::string& socket_path, const std::string&
   address.sun_family = AF_UNIX;
   std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", socket_path.c_str());
   std::string reply;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    // The agent may answer and hang up before taking all of an oversized request.
+    for (size_t sent = 0; sent < line.size();) {
+      ssize_t n = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
     char chunk[4096];
     ssize_t n;
     while ((n = ::read(fd, chunk, sizeof(chunk))) > 0)
@@ -145,7 +151,7 @@ class Agent {
  public:
   explicit Agent(const std::string& extra_config = "") : dir_(makeDir()) {
     writeConfig(extra_config);
-    launch();
+    if (!launch()) ADD_FAILURE() << "tierd did not start:\n" << log();
   }
   ~Agent() {
     if (child_) child_->signal(SIGTERM);
@@ -158,12 +164,15 @@ class Agent {
   std::string log() const { return slurp((dir_ / "tierd.log").string()); }
   Child& child() { return *child_; }
 
+  // The harness's settings go in tierd.toml, the test's in a drop-in, which
+  // overrides them key by key.
   void writeConfig(const std::string& extra) const {
     std::ofstream(configPath()) << "[control]\nsocket = \"" << socket() << "\"\n"
                                 << "[metrics]\nlisten = \"\"\ntextfile_dir = \"" << dir_.string()
                                 << "\"\ntextfile_interval_s = 1\n"
-                                << "[agent]\ninterval_ms = 200\n"
-                                << extra;
+                                << "[agent]\ninterval_ms = 200\n";
+    fs::create_directories(dir_ / "conf.d");
+    std::ofstream(dir_ / "conf.d" / "50-test.toml") << extra;
   }
   // Starts tierd and waits until its socket answers.
   bool launch() {
