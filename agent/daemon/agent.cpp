@@ -641,32 +641,37 @@ void Agent::publishProcessMetrics() {
              "Resident memory of a managed process, by tier.");
   r.describe("tierd_cgroup_resident_bytes", metrics::Type::Gauge,
              "Resident memory of the managed processes of a cgroup, by tier.");
-  r.clearFamily("tierd_process_resident_bytes");
-  r.clearFamily("tierd_cgroup_resident_bytes");
   std::vector<std::tuple<pid_t, std::string, std::string, std::string>> processes;
   {
     std::lock_guard watcher(watcher_mutex_);
     for (const auto& [key, managed] : watcher_.managed())
       processes.emplace_back(key.pid, managed.process.comm, managed.rule, managed.process.cgroup);
   }
+  std::vector<std::pair<metrics::Labels, double>> per_process;
   std::map<std::pair<std::string, std::string>, uint64_t> per_cgroup;
-  std::shared_lock lock(state_mutex_);
-  for (const auto& [pid, comm, workload, cgroup] : processes) {
-    std::map<std::string, uint64_t> per_tier;
-    for (const auto& [node, bytes] : residentBytesByNode(pid)) {
-      auto rank = topology_.homeRank(node);
-      per_tier[rank ? std::to_string(*rank) : "unknown"] += bytes;
-    }
-    for (const auto& [rank, bytes] : per_tier) {
-      r.set("tierd_process_resident_bytes",
-            {{"pid", std::to_string(pid)}, {"comm", comm}, {"workload", workload}, {"tier", rank}},
-            static_cast<double>(bytes));
-      per_cgroup[{cgroup, rank}] += bytes;
+  {
+    std::shared_lock lock(state_mutex_);
+    for (const auto& [pid, comm, workload, cgroup] : processes) {
+      std::map<std::string, uint64_t> per_tier;
+      for (const auto& [node, bytes] : residentBytesByNode(pid)) {
+        auto rank = topology_.homeRank(node);
+        per_tier[rank ? std::to_string(*rank) : "unknown"] += bytes;
+      }
+      for (const auto& [rank, bytes] : per_tier) {
+        per_process.push_back(
+            {{{"pid", std::to_string(pid)}, {"comm", comm}, {"workload", workload}, {"tier", rank}},
+             static_cast<double>(bytes)});
+        per_cgroup[{cgroup, rank}] += bytes;
+      }
     }
   }
+  std::vector<std::pair<metrics::Labels, double>> cgroup_samples;
   for (const auto& [key, bytes] : per_cgroup)
-    r.set("tierd_cgroup_resident_bytes", {{"cgroup", key.first}, {"tier", key.second}},
-          static_cast<double>(bytes));
+    cgroup_samples.push_back(
+        {{{"cgroup", key.first}, {"tier", key.second}}, static_cast<double>(bytes)});
+  // Replaced whole, so processes that left disappear and a scrape never sees half.
+  r.replaceFamily("tierd_process_resident_bytes", std::move(per_process));
+  r.replaceFamily("tierd_cgroup_resident_bytes", std::move(cgroup_samples));
 }
 
 }  // namespace tierd
