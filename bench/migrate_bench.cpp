@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "../tests/support/far_node.h"
 #include "migrate/engine.h"
 
 namespace {
@@ -21,16 +22,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kHuge = 2 << 20;
 
-int farNode() {
-  for (int node = 0; node <= numa_max_node(); ++node) {
-    bitmask* cpus = numa_allocate_cpumask();
-    numa_node_to_cpus(node, cpus);
-    bool cpu_less = numa_bitmask_weight(cpus) == 0 && numa_node_size64(node, nullptr) > 0;
-    numa_free_cpumask(cpus);
-    if (cpu_less) return node;
-  }
-  return -1;
-}
+using tier::test::farNode;
 
 struct Region {
   Region(size_t bytes, int node, bool huge) : size(bytes) {

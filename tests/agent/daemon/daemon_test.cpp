@@ -10,6 +10,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "../../support/far_node.h"
 #include "harness.h"
 
 namespace tierd::test {
@@ -17,18 +18,7 @@ namespace {
 
 using nlohmann::json;
 
-// The first CPU-less node with memory: the lab's far node.
-int farNode() {
-  if (numa_available() != 0) return -1;
-  for (int node = 0; node <= numa_max_node(); ++node) {
-    bitmask* cpus = numa_allocate_cpumask();
-    numa_node_to_cpus(node, cpus);
-    bool cpu_less = numa_bitmask_weight(cpus) == 0 && numa_node_size64(node, nullptr) > 0;
-    numa_free_cpumask(cpus);
-    if (cpu_less) return node;
-  }
-  return -1;
-}
+using tier::test::farNode;
 
 // Fraction of the workload's pages on `node`, asked of the kernel.
 double shareOn(const Workload& workload, int node) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <thread>
 
+#include "../../support/far_node.h"
 #include "migrate/engine.h"
 
 namespace tierd::migrate {
@@ -18,17 +19,7 @@ namespace {
 
 constexpr size_t kPage = 4096;
 
-int farNode() {
-  // The lab's far node is the first node without CPUs (never hard-coded).
-  for (int node = 0; node <= numa_max_node(); ++node) {
-    bitmask* cpus = numa_allocate_cpumask();
-    numa_node_to_cpus(node, cpus);
-    bool cpu_less = numa_bitmask_weight(cpus) == 0 && numa_node_size64(node, nullptr) > 0;
-    numa_free_cpumask(cpus);
-    if (cpu_less) return node;
-  }
-  return -1;
-}
+using tier::test::farNode;
 
 struct FarBuffer {
   FarBuffer(size_t bytes, int node) : size(bytes) {
