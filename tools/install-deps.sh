@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_packages=(
-  build-essential cmake ninja-build pkg-config clang clang-format
+  build-essential cmake ninja-build pkg-config clang clang-format clang-16 libclang-rt-16-dev
   libnuma-dev libcxl-dev libdaxctl-dev libndctl-dev libpmem2-dev libmemkind-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libarchive-dev
   libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcap-dev
