@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include "../../support/far_node.h"
@@ -168,7 +169,21 @@ TEST_F(DaemonLab, MigrateMovesAWritingWorkloadFromFarToDramIntact) {
 }
 
 TEST_F(DaemonLab, TheRateLimitHoldsFor256MiBAt64) {
-  Agent agent("[migration]\nrate_limit_mbps = 64\nburst_mb = 4\n");
+  // Big batches keep move_pages itself well above the limit under TCG.
+  Agent agent("[migration]\nrate_limit_mbps = 0\nbatch_pages = 2048\n");
+  // The limit can only be shown to hold where unlimited moves are faster:
+  // measure that first, in the same run.
+  Workload calibration(far_, 64, false);
+  ASSERT_TRUE(calibration.ready());
+  auto free_run = agent.tierctlJson({"migrate", "--pid", std::to_string(calibration.child.pid()),
+                                     "--range", rangeOf(calibration), "--to-node", "0"});
+  ASSERT_TRUE(free_run.contains("bytes_moved")) << free_run.dump();
+  double capacity =
+      free_run["bytes_moved"].get<double>() / free_run["seconds"].get<double>() / (1 << 20);
+  std::printf("unlimited: %.1f MiB/s\n", capacity);
+
+  agent.writeConfig("[migration]\nrate_limit_mbps = 64\nburst_mb = 4\nbatch_pages = 2048\n");
+  ASSERT_EQ(agent.tierctl({"config", "reload"}).exit_code, 0);
   Workload workload(far_, 256, false);
   ASSERT_TRUE(workload.ready());
   auto started = std::chrono::steady_clock::now();
@@ -178,8 +193,13 @@ TEST_F(DaemonLab, TheRateLimitHoldsFor256MiBAt64) {
   ASSERT_TRUE(result.contains("bytes_moved")) << result.dump();
   EXPECT_GE(wall, 3.6);
   double rate = result["bytes_moved"].get<double>() / result["seconds"].get<double>() / (1 << 20);
-  EXPECT_NEAR(rate, 64.0, 6.4) << "MiB/s over " << result["seconds"] << " s";
-  RecordProperty("measured_mib_per_s", std::to_string(rate));
+  std::printf("256 MiB at 64 MiB/s: %.2f s wall, %.1f MiB/s measured\n", wall, rate);
+  // The limiter must never finish early (above); that the rate comes within
+  // 10 % of the limit can only be seen where unlimited moves outrun it.
+  if (capacity >= 64.0 * 1.15)
+    EXPECT_NEAR(rate, 64.0, 6.4) << "MiB/s over " << result["seconds"] << " s";
+  else
+    std::printf("rate check not applicable: unlimited moves run at %.1f MiB/s here\n", capacity);
   EXPECT_TRUE(workload.verify().starts_with("OK"));
 }
 
