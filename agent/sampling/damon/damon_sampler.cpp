@@ -147,8 +147,8 @@ tier::Result<void> DamonSampler::claim() {
     for (const auto& who : running)
       list += (list.empty() ? "" : ", ") + who;
     return tier::fail(EBUSY, "no free DAMON kdamond: " + list +
-                                 " running, started by someone else; nr_kdamonds cannot change "
-                                 "while any runs");
+                                 " running, not started by this sampler; nr_kdamonds cannot "
+                                 "change while any runs");
   }
   if (auto grown = write(path(kKdamonds, "nr_kdamonds"), str(*nr + 1)); !grown)
     return std::unexpected(grown.error());

@@ -494,6 +494,18 @@ TEST(DamonSampler, WithoutFiltersRegionsAreSplitByAddressOrder) {
   EXPECT_EQ(sampler.stats().lost, 2u);
 }
 
+TEST(DamonSampler, KdamondPid) {
+  DamonTree t;
+  t.kdamonds(0);
+  t.kdamond(0);
+  auto sampler = t.sampler({.pids = {101}});
+  EXPECT_FALSE(sampler.kdamondPid());
+  ASSERT_TRUE(sampler.start());
+  EXPECT_EQ(sampler.kdamondPid().error().errnum, ESRCH);  // the fixture says -1
+  t.set(kK + "/0/pid", "4321\n");
+  EXPECT_EQ(sampler.kdamondPid(), 4321);
+}
+
 TEST(DamonSampler, RefreshBeforeStartIsAnError) {
   DamonTree t;
   t.kdamonds(0);
