@@ -11,18 +11,6 @@ namespace {
 
 constexpr std::string_view kSpace = " \t\n\r";
 
-std::vector<std::string_view> splitOn(std::string_view text, char sep) {
-  std::vector<std::string_view> parts;
-  size_t pos = 0;
-  for (;;) {
-    size_t next = text.find(sep, pos);
-    parts.push_back(text.substr(pos, next == std::string_view::npos ? next : next - pos));
-    if (next == std::string_view::npos) break;
-    pos = next + 1;
-  }
-  return parts;
-}
-
 std::vector<std::string_view> splitWords(std::string_view text) {
   std::vector<std::string_view> words;
   size_t pos = text.find_first_not_of(kSpace);
@@ -62,7 +50,7 @@ Result<Int> parseInteger(std::string_view text, const char* what) {
 template <typename Fn>
 Result<void> forEachLine(std::string_view text, Fn&& fn) {
   int number = 0;
-  for (std::string_view line : splitOn(text, '\n')) {
+  for (std::string_view line : split(text, '\n')) {
     ++number;
     if (trim(line).empty()) continue;
     if (auto ok = fn(line); !ok)
@@ -72,6 +60,18 @@ Result<void> forEachLine(std::string_view text, Fn&& fn) {
 }
 
 }  // namespace
+
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  size_t pos = 0;
+  for (;;) {
+    size_t next = text.find(separator, pos);
+    parts.push_back(text.substr(pos, next == std::string_view::npos ? next : next - pos));
+    if (next == std::string_view::npos) break;
+    pos = next + 1;
+  }
+  return parts;
+}
 
 std::string_view trim(std::string_view text) {
   size_t first = text.find_first_not_of(kSpace);
@@ -101,7 +101,7 @@ Result<std::vector<int>> parseIdList(std::string_view text) {
   std::set<int> ids;
   std::string_view body = trim(text);
   if (body.empty()) return std::vector<int>{};
-  for (std::string_view range : splitOn(body, ',')) {
+  for (std::string_view range : split(body, ',')) {
     size_t dash = range.find('-');
     auto first = parseInteger<int>(range.substr(0, dash), "an id");
     if (!first || *first < 0) return fail(EINVAL, "bad id list " + quoted(text));

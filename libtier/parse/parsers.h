@@ -15,6 +15,8 @@
 namespace tier {
 
 std::string_view trim(std::string_view text);
+// Every piece between separators, empty ones included: "a,,b" -> {"a", "", "b"}.
+std::vector<std::string_view> split(std::string_view text, char separator);
 
 // "42\n", "0x1f" (hex with 0x prefix) -> number.
 Result<uint64_t> parseU64(std::string_view text);

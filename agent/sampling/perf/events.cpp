@@ -14,17 +14,7 @@ namespace {
 
 constexpr std::string_view kDevices = "bus/event_source/devices";
 
-std::vector<std::string_view> split(std::string_view text, char sep) {
-  std::vector<std::string_view> parts;
-  size_t pos = 0;
-  for (;;) {
-    size_t next = text.find(sep, pos);
-    parts.push_back(text.substr(pos, next == std::string_view::npos ? next : next - pos));
-    if (next == std::string_view::npos) break;
-    pos = next + 1;
-  }
-  return parts;
-}
+using tier::split;
 
 std::unexpected<tier::Error> noPmu(const std::string& why) {
   return tier::fail(ENODEV, "no data-address sampling PMU on this host: " + why);
