@@ -32,6 +32,13 @@ std::vector<void*> asPointers(std::span<const uint64_t> pages) {
   return pointers;
 }
 
+// A batch goes through the bucket whole: a burst smaller than a batch would
+// make every batch wait longer than its bytes are worth, and the mover would
+// fall below the rate.
+double effectiveBurst(const EngineOptions& options) {
+  return std::max(options.burst_bytes, static_cast<double>(options.batch_pages * tier::pageSize()));
+}
+
 }  // namespace
 
 std::string errnoName(int errnum) {
@@ -55,13 +62,13 @@ MigrationEngine::MigrationEngine(const tier::FsRoot& proc, const tier::FsRoot& s
       sys_(sys),
       ops_(ops),
       options_(options),
-      bucket_(options.rate_bytes_per_second, options.burst_bytes, Clock::now()),
+      bucket_(options.rate_bytes_per_second, effectiveBurst(options), Clock::now()),
       pingpong_(options.pingpong_window, options.pingpong_max_entries) {}
 
 void MigrationEngine::setOptions(const EngineOptions& options) {
   std::lock_guard lock(options_mutex_);
   options_ = options;
-  bucket_.setRate(options.rate_bytes_per_second, options.burst_bytes, Clock::now());
+  bucket_.setRate(options.rate_bytes_per_second, effectiveBurst(options), Clock::now());
 }
 
 EngineStats MigrationEngine::stats() const {

@@ -16,17 +16,15 @@ class TokenBucket {
   TokenBucket(double bytes_per_second, double burst_bytes, Clock::time_point now);
 
   void setRate(double bytes_per_second, double burst_bytes, Clock::time_point now);
-  // Takes `bytes` now and returns how long to wait before using them. The
-  // bucket goes into debt, so concurrent takers queue behind each other.
+  // Takes `bytes` now and returns how long to wait before using them.
+  // Concurrent takers queue behind each other.
   Clock::duration acquire(double bytes, Clock::time_point now);
   double rate() const;
 
  private:
-  void refill(Clock::time_point now);
-
   mutable std::mutex mutex_;
-  double rate_, burst_, tokens_;
-  Clock::time_point last_;
+  double rate_, burst_;
+  Clock::time_point ready_at_;
 };
 
 }  // namespace tierd::migrate

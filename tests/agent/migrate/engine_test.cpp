@@ -187,6 +187,7 @@ TEST_F(EngineTest, TheRateLimitIsALowerBoundOnTime) {
   EngineOptions options;
   options.rate_bytes_per_second = 4.0 * (1 << 20);
   options.burst_bytes = 1.0 * (1 << 20);
+  options.batch_pages = 256;  // 1 MiB: the burst is never below one batch
   MigrationEngine engine(proc_, sys_, fake, options);
   auto result = engine.move(request(buffer, 0));
   EXPECT_EQ(result.pages_moved, 2048u);
