@@ -1,0 +1,302 @@
+#include "hotness/heat_map.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <utility>
+
+namespace tierd::hotness {
+
+namespace {
+
+// Histogram: kPerOctave buckets per doubling, heats from 2^kMinExp to 2^kMaxExp.
+constexpr int kPerOctave = 8;
+constexpr int kMinExp = -30;
+constexpr int kMaxExp = 40;
+constexpr int kBuckets = (kMaxExp - kMinExp) * kPerOctave;
+
+int bucketOf(double heat) {
+  const double b = std::floor((std::log2(heat) - kMinExp) * kPerOctave);
+  if (b < 0) return 0;
+  if (b >= kBuckets) return kBuckets - 1;
+  return static_cast<int>(b);
+}
+
+double bucketLow(int b) {
+  return std::exp2(static_cast<double>(kMinExp) + static_cast<double>(b) / kPerOctave);
+}
+
+// Sorts by heat (ascending or descending), ties by (pid, page): deterministic.
+void sortRefs(std::vector<PageRef>& refs, bool descending) {
+  std::sort(refs.begin(), refs.end(), [descending](const PageRef& a, const PageRef& b) {
+    if (a.heat != b.heat) return descending ? a.heat > b.heat : a.heat < b.heat;
+    if (a.pid != b.pid) return a.pid < b.pid;
+    return a.page < b.page;
+  });
+}
+
+}  // namespace
+
+size_t HeatMap::KeyHash::operator()(const Key& k) const noexcept {
+  uint64_t x =
+      k.page * 0x9e3779b97f4a7c15ULL ^ (static_cast<uint64_t>(static_cast<uint32_t>(k.pid)) << 1);
+  x ^= x >> 29;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 32;
+  return static_cast<size_t>(x);
+}
+
+HeatMap::HeatMap(Config config)
+    : config_(config),
+      fast_lambda_(std::numbers::ln2 / config.fast_half_life_s),
+      slow_lambda_(std::numbers::ln2 / config.slow_half_life_s),
+      rng_(config.seed) {
+  if (config_.max_entries == 0) config_.max_entries = 1;
+  if (config_.eviction_samples == 0) config_.eviction_samples = 1;
+  if (config_.max_region_pages == 0) config_.max_region_pages = 1;
+}
+
+uint64_t HeatMap::nextRandom() {
+  // splitmix64
+  uint64_t z = (rng_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void HeatMap::decay(Entry& e, uint64_t now_ns) const {
+  if (now_ns <= e.last_ns) return;  // time never runs backwards for an entry
+  const double dt = static_cast<double>(now_ns - e.last_ns) * 1e-9;
+  e.fast *= std::exp2(-dt / config_.fast_half_life_s);
+  e.slow *= std::exp2(-dt / config_.slow_half_life_s);
+  e.last_ns = now_ns;
+}
+
+void HeatMap::erase(size_t i) {
+  index_.erase(entries_[i].key);
+  if (i + 1 != entries_.size()) {
+    entries_[i] = entries_.back();
+    index_[entries_[i].key] = static_cast<uint32_t>(i);
+  }
+  entries_.pop_back();
+}
+
+void HeatMap::evictOne() {
+  // The coldest of a few sampled entries; heat compared at each entry's own
+  // last update is not enough, so compare at the newest of the sampled times.
+  size_t best = 0;
+  double best_heat = 0;
+  uint64_t now = 0;
+  std::vector<size_t> picks;
+  picks.reserve(config_.eviction_samples);
+  for (unsigned s = 0; s < config_.eviction_samples; ++s) {
+    const size_t i = static_cast<size_t>(nextRandom() % entries_.size());
+    picks.push_back(i);
+    now = std::max(now, entries_[i].last_ns);
+  }
+  bool first = true;
+  for (size_t i : picks) {
+    Entry e = entries_[i];
+    decay(e, now);
+    const double h = std::max(e.fast, e.slow) / static_cast<double>(e.pages);
+    if (first || h < best_heat) {
+      best = i;
+      best_heat = h;
+      first = false;
+    }
+  }
+  erase(best);
+  ++evictions_;
+}
+
+HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages, uint64_t now_ns) {
+  if (auto it = index_.find(key); it != index_.end()) {
+    Entry& e = entries_[it->second];
+    decay(e, now_ns);
+    e.pages = pages;
+    return e;
+  }
+  if (entries_.size() >= config_.max_entries) evictOne();
+  entries_.push_back(Entry{key, pages, now_ns, 0.0, 0.0});
+  index_.emplace(key, static_cast<uint32_t>(entries_.size() - 1));
+  return entries_.back();
+}
+
+void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t now_ns) {
+  Entry& e = touch(Key{pid, address >> config_.page_shift}, 1, now_ns);
+  const double w = static_cast<double>(weight);
+  e.fast += w * fast_lambda_;
+  e.slow += w * slow_lambda_;
+}
+
+void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_accesses,
+                        uint32_t /*max_accesses*/, uint64_t now_ns) {
+  if (end <= start) return;
+  const uint64_t first = start >> config_.page_shift;
+  const uint64_t last = (end - 1) >> config_.page_shift;
+  const uint64_t pages = last - first + 1;
+  const double w = static_cast<double>(nr_accesses);
+  if (pages <= config_.max_region_pages) {
+    for (uint64_t p = first; p <= last; ++p) {
+      Entry& e = touch(Key{pid, p}, 1, now_ns);
+      e.fast += w * fast_lambda_;
+      e.slow += w * slow_lambda_;
+    }
+    return;
+  }
+  // One spanning entry; scores are per page (heat is a per-page rate), the
+  // entry's pages count toward capacity.
+  Entry& e = touch(Key{pid, first}, pages, now_ns);
+  e.fast += w * fast_lambda_;
+  e.slow += w * slow_lambda_;
+}
+
+const HeatMap::Entry* HeatMap::find(pid_t pid, uint64_t page) const {
+  auto it = index_.find(Key{pid, page});
+  return it == index_.end() ? nullptr : &entries_[it->second];
+}
+
+double HeatMap::fastHeat(pid_t pid, uint64_t page, uint64_t now_ns) const {
+  const Entry* p = find(pid, page);
+  if (!p) return 0;
+  Entry e = *p;
+  decay(e, now_ns);
+  return e.fast;
+}
+
+double HeatMap::slowHeat(pid_t pid, uint64_t page, uint64_t now_ns) const {
+  const Entry* p = find(pid, page);
+  if (!p) return 0;
+  Entry e = *p;
+  decay(e, now_ns);
+  return e.slow;
+}
+
+double HeatMap::heat(pid_t pid, uint64_t page, uint64_t now_ns) const {
+  return std::max(fastHeat(pid, page, now_ns), slowHeat(pid, page, now_ns));
+}
+
+void HeatMap::setLabel(pid_t pid, std::string label) {
+  labels_[pid] = std::move(label);
+}
+
+void HeatMap::forgetProcess(pid_t pid) {
+  labels_.erase(pid);
+  for (size_t i = entries_.size(); i-- > 0;) {
+    if (entries_[i].key.pid == pid) erase(i);
+  }
+}
+
+uint64_t HeatMap::bytesPerEntry() {
+  // Dense entry + hash node (key, index, next pointer, cached hash) + bucket pointer.
+  return sizeof(Entry) + sizeof(Key) + sizeof(uint32_t) + 2 * sizeof(void*) + sizeof(size_t) +
+         sizeof(void*);
+}
+
+uint64_t HeatMap::bytes() const {
+  const uint64_t node = sizeof(Key) + sizeof(uint32_t) + 2 * sizeof(void*) + sizeof(size_t);
+  uint64_t b = entries_.capacity() * sizeof(Entry) + index_.size() * node +
+               index_.bucket_count() * sizeof(void*);
+  for (const auto& [pid, label] : labels_)
+    b += sizeof(pid) + label.capacity() + 4 * sizeof(void*);
+  return b;
+}
+
+Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t now_ns) const {
+  Plan plan;
+
+  // Heats at now, and the page-weighted histogram.
+  std::vector<double> heats(entries_.size());
+  std::vector<uint64_t> hist(kBuckets, 0);
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    Entry e = entries_[i];
+    decay(e, now_ns);
+    heats[i] = std::max(e.fast, e.slow);
+    if (heats[i] >= in.min_hot_heat) hist[static_cast<size_t>(bucketOf(heats[i]))] += e.pages;
+  }
+
+  // Fit: the lowest bucket edge such that pages at or above it fit the target.
+  const uint64_t target =
+      in.capacity_pages > in.headroom_pages ? in.capacity_pages - in.headroom_pages : 0;
+  uint64_t cum = 0;
+  int lowest = kBuckets;  // the lowest bucket wholly admitted
+  for (int b = kBuckets - 1; b >= 0; --b) {
+    const uint64_t n = hist[static_cast<size_t>(b)];
+    if (n == 0) continue;
+    if (cum + n > target) break;
+    cum += n;
+    lowest = b;
+  }
+  double threshold = lowest < kBuckets ? bucketLow(lowest) : bucketLow(kBuckets);
+  // Nothing below min_hot_heat is hot, whatever the capacity.
+  threshold = std::max(threshold, in.min_hot_heat);
+  plan.hot_threshold = threshold;
+  plan.warm_band = threshold / in.cold_divisor;
+
+  const bool pressure = in.fast_free_pages < in.low_watermark_pages;
+  std::map<pid_t, uint64_t> hot_by_pid;
+  std::vector<PageRef> candidates, cold, warm;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    const double h = heats[i];
+    if (h >= threshold) {
+      plan.hot_pages += e.pages;
+      hot_by_pid[e.key.pid] += e.pages;
+    }
+    if (h >= threshold) {
+      if (!onFast(e.key.pid, e.key.page)) candidates.push_back({e.key.pid, e.key.page, e.pages, h});
+    } else if (h < threshold && onFast(e.key.pid, e.key.page)) {
+      (h < plan.warm_band ? cold : warm).push_back({e.key.pid, e.key.page, e.pages, h});
+    }
+  }
+  sortRefs(candidates, true);
+  sortRefs(cold, false);
+  sortRefs(warm, false);
+
+  // Cold pages leave only under pressure, as much as restores watermark + headroom.
+  const uint64_t keep_free = in.low_watermark_pages + in.headroom_pages;
+  uint64_t demote_budget = in.demote_budget_pages;
+  uint64_t free_after = in.fast_free_pages;
+  if (pressure) {
+    for (const PageRef& r : cold) {
+      if (free_after >= keep_free || r.pages > demote_budget) break;
+      plan.demote.push_back(r);
+      demote_budget -= r.pages;
+      free_after += r.pages;
+    }
+  }
+
+  // Promotions fill the room above watermark + headroom; beyond it, a
+  // candidate displaces the coldest not-hot fast page (warm band included)
+  // only if it beats that page's heat by the benefit margin.
+  uint64_t room = free_after > keep_free ? free_after - keep_free : 0;
+  uint64_t promote_budget = in.promote_budget_pages;
+  size_t next_warm = 0;
+  for (const PageRef& c : candidates) {
+    if (c.pages > promote_budget) break;
+    while (c.pages > room && next_warm < warm.size() &&
+           c.heat >= in.benefit_margin * warm[next_warm].heat &&
+           warm[next_warm].pages <= demote_budget) {
+      plan.demote.push_back(warm[next_warm]);
+      demote_budget -= warm[next_warm].pages;
+      room += warm[next_warm].pages;
+      ++next_warm;
+    }
+    if (c.pages > room) break;
+    plan.promote.push_back(c);
+    room -= c.pages;
+    promote_budget -= c.pages;
+  }
+  sortRefs(plan.demote, false);
+
+  const uint64_t page_bytes = uint64_t{1} << config_.page_shift;
+  for (const auto& [pid, pages] : hot_by_pid) {
+    plan.per_process.push_back({pid, pages, pages * page_bytes});
+    if (auto it = labels_.find(pid); it != labels_.end()) {
+      plan.hot_bytes_by_label[it->second] += pages * page_bytes;
+    }
+  }
+  return plan;
+}
+
+}  // namespace tierd::hotness

@@ -1,0 +1,169 @@
+// The hotness model: heat per (pid, page) on two time scales, and the
+// capacity-fitted classification that turns heat into a promote/demote plan.
+// Pure: no OS calls; every time is passed in (nanoseconds, any monotonic clock).
+//
+// Heat. Each entry keeps two exponentially cooled scores, updated lazily
+// (value * 2^(-dt / half_life) on touch or read). An access of weight w adds
+// w * ln2 / half_life to each score, so a score estimates the access rate
+// (weight per second) over its half-life: a steady rate r gives r on both
+// scales, a short burst is large on the fast scale only. The combined heat is
+// max(fast, slow): the fast scale reacts to a page turning hot within seconds,
+// the slow scale keeps a steadily used page warm through short pauses.
+//
+// Granularity. A "page" is address >> page_shift (12: 4 KiB, 21: 2 MiB);
+// every page count in this API is in those units.
+//
+// DAMON regions. A region of at most max_region_pages pages spreads its heat
+// over per-page entries (each page gets nr_accesses). A larger region keeps
+// one entry keyed by (pid, first page) that spans all its pages: touching
+// millions of pages per aggregation window would cost more than the region
+// tells (DAMON's resolution is the region). Such an entry is classified and
+// moved as a whole (PageRef::pages > 1); when DAMON later splits or merges the
+// region, the old entry simply cools and is evicted.
+//
+// Memory bound. At most max_entries entries. When a new key arrives at the
+// cap, eviction samples eviction_samples entries (deterministic PRNG) and
+// drops the coldest of them (approximate coldest-first, as Redis does for
+// LRU): O(1) per insert, and a hot entry is evicted only if every sampled
+// entry is hotter, which is vanishingly rare when the hot set is a small part
+// of the cap. Size the cap from managed memory, e.g. 0.1 % of it divided by
+// bytesPerEntry(): 1 TiB managed -> 1 GiB -> ~13M entries.
+//
+// Classification. A histogram of heats (8 log-scale buckets per octave,
+// weighted by pages) fits the hot threshold so the pages at or above it fill
+// capacity - headroom of the fast tier. Then, for pages where `onFast` says:
+//   - on a slow node, heat >= threshold -> promote into the room above the low
+//     watermark + headroom; beyond that room, a candidate displaces (demotes)
+//     the coldest not-hot fast page only when its heat is at least
+//     benefit_margin times that page's heat (the benefit margin);
+//   - on the fast node, heat < threshold / cold_divisor -> demote, only while
+//     fast free memory is under the low watermark, and only as much as brings
+//     it back to low watermark + headroom;
+//   - the warm band [threshold / cold_divisor, threshold) never moves on its
+//     own (hysteresis); it leaves only when displaced by the margin rule.
+// Promotions are ordered by heat descending, demotions ascending (ties by
+// pid, page), each list capped by its page budget.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tierd::hotness {
+
+struct Config {
+  unsigned page_shift = 12;            // 12: 4 KiB pages, 21: 2 MiB
+  double fast_half_life_s = 2.0;       // fast scale
+  double slow_half_life_s = 60.0;      // slow scale
+  uint64_t max_entries = 1u << 20;     // hard cap on entries
+  uint64_t max_region_pages = 512;     // larger DAMON regions keep one spanning entry
+  unsigned eviction_samples = 8;       // entries sampled per eviction
+  uint64_t seed = 0x9e3779b97f4a7c15;  // eviction sampling (determinism)
+};
+
+// One page (pages == 1) or one spanning region entry (pages > 1).
+struct PageRef {
+  pid_t pid = 0;
+  uint64_t page = 0;  // first page (address >> page_shift)
+  uint64_t pages = 1;
+  double heat = 0;  // combined heat when the plan was made
+  bool operator==(const PageRef&) const = default;
+};
+
+struct ClassifyInput {
+  uint64_t capacity_pages = 0;       // fast tier size usable by the managed workloads
+  uint64_t headroom_pages = 0;       // kept free on the fast tier
+  uint64_t fast_free_pages = 0;      // free on the fast tier now
+  uint64_t low_watermark_pages = 0;  // demote only while fast_free_pages is below this
+  uint64_t promote_budget_pages = UINT64_MAX;
+  uint64_t demote_budget_pages = UINT64_MAX;
+  double benefit_margin = 1.25;  // promote only at threshold * margin or above
+  double cold_divisor = 4.0;     // cold threshold = threshold / cold_divisor
+  double min_hot_heat = 1e-3;    // never call a page hotter than this "hot" by default
+};
+
+struct ProcessHot {
+  pid_t pid = 0;
+  uint64_t hot_pages = 0;
+  uint64_t hot_bytes = 0;
+  bool operator==(const ProcessHot&) const = default;
+};
+
+struct Plan {
+  std::vector<PageRef> promote;         // heat descending
+  std::vector<PageRef> demote;          // heat ascending
+  double hot_threshold = 0;             // heat at or above which a page is hot
+  double warm_band = 0;                 // lower edge of the warm band (the cold threshold)
+  uint64_t hot_pages = 0;               // pages at or above hot_threshold
+  std::vector<ProcessHot> per_process;  // by pid
+  std::map<std::string, uint64_t> hot_bytes_by_label;  // pids without a label are left out
+};
+
+// Where a page is now: true when on the fast tier.
+using Locator = std::function<bool(pid_t pid, uint64_t page)>;
+
+class HeatMap {
+ public:
+  explicit HeatMap(Config config = {});
+
+  void addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t now_ns);
+  void addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_accesses,
+                 uint32_t max_accesses, uint64_t now_ns);
+
+  // Heat at now_ns of the entry holding (pid, page); 0 when unknown.
+  double fastHeat(pid_t pid, uint64_t page, uint64_t now_ns) const;
+  double slowHeat(pid_t pid, uint64_t page, uint64_t now_ns) const;
+  double heat(pid_t pid, uint64_t page, uint64_t now_ns) const;
+
+  // Label (e.g. cgroup path) used for per-label hot bytes.
+  void setLabel(pid_t pid, std::string label);
+  void forgetProcess(pid_t pid);  // process exited: drops its entries and label
+
+  Plan classify(const ClassifyInput& in, const Locator& onFast, uint64_t now_ns) const;
+
+  uint64_t entries() const { return entries_.size(); }
+  uint64_t evictions() const { return evictions_; }
+  uint64_t bytes() const;           // memory held by the map, estimated
+  static uint64_t bytesPerEntry();  // for sizing max_entries
+  const Config& config() const { return config_; }
+
+ private:
+  struct Key {
+    pid_t pid;
+    uint64_t page;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const noexcept;
+  };
+  struct Entry {
+    Key key;
+    uint64_t pages;
+    uint64_t last_ns;
+    double fast;
+    double slow;
+  };
+
+  Entry& touch(Key key, uint64_t pages, uint64_t now_ns);
+  void decay(Entry& e, uint64_t now_ns) const;
+  const Entry* find(pid_t pid, uint64_t page) const;
+  void evictOne();
+  void erase(size_t index);
+  uint64_t nextRandom();
+
+  Config config_;
+  double fast_lambda_;  // ln2 / half-life, per second
+  double slow_lambda_;
+  std::vector<Entry> entries_;  // dense, for sampling eviction
+  std::unordered_map<Key, uint32_t, KeyHash> index_;
+  std::unordered_map<pid_t, std::string> labels_;
+  uint64_t rng_;
+  uint64_t evictions_ = 0;
+};
+
+}  // namespace tierd::hotness

@@ -1,0 +1,310 @@
+#include "hotness/heat_map.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <utility>
+#include <vector>
+
+namespace tierd::hotness {
+namespace {
+
+constexpr uint64_t kSec = 1'000'000'000ULL;
+
+uint64_t addr(uint64_t page) {
+  return page << 12;
+}
+
+TEST(HeatMap, CoolingFollowsHalfLifeExactly) {
+  HeatMap map;
+  map.addAccess(1, addr(7), 10, 0);
+  const double f0 = map.fastHeat(1, 7, 0);
+  const double s0 = map.slowHeat(1, 7, 0);
+  EXPECT_NEAR(f0, 10 * std::log(2.0) / 2.0, 1e-12);
+  EXPECT_NEAR(s0, 10 * std::log(2.0) / 60.0, 1e-12);
+  EXPECT_NEAR(map.fastHeat(1, 7, 2 * kSec), f0 / 2, 1e-9);
+  EXPECT_NEAR(map.fastHeat(1, 7, 6 * kSec), f0 / 8, 1e-9);
+  EXPECT_NEAR(map.slowHeat(1, 7, 60 * kSec), s0 / 2, 1e-9);
+  EXPECT_NEAR(map.slowHeat(1, 7, 3 * kSec), s0 * std::exp2(-3.0 / 60.0), 1e-9);
+  // Lazy decay on touch gives the same as decaying in one step.
+  map.addAccess(1, addr(7), 0, 1 * kSec);
+  EXPECT_NEAR(map.fastHeat(1, 7, 6 * kSec), f0 / 8, 1e-9);
+  EXPECT_EQ(map.heat(1, 99, 0), 0.0);
+}
+
+TEST(HeatMap, SteadyRateIsTheSameOnBothScales) {
+  HeatMap map;
+  uint64_t t = 0;
+  for (int i = 0; i < 400 * 100; ++i, t += kSec / 100)
+    map.addAccess(1, addr(1), 1, t);
+  // 100 accesses/s for 400 s: both scores near 100.
+  EXPECT_NEAR(map.fastHeat(1, 1, t), 100, 2);
+  EXPECT_NEAR(map.slowHeat(1, 1, t), 100, 2);
+}
+
+TEST(HeatMap, BurstIsHotOnTheFastScaleOnly) {
+  HeatMap map;
+  for (int i = 0; i < 1000; ++i)
+    map.addAccess(1, addr(1), 1, static_cast<uint64_t>(i) * 1000);
+  const uint64_t now = kSec / 100;
+  EXPECT_GT(map.fastHeat(1, 1, now), 300);
+  EXPECT_LT(map.slowHeat(1, 1, now), 12);
+  // Twenty seconds later the burst is gone from the fast scale, not the slow one.
+  EXPECT_LT(map.fastHeat(1, 1, 20 * kSec), map.slowHeat(1, 1, 20 * kSec));
+}
+
+TEST(HeatMap, SmallRegionsSpreadOverPagesLargeOnesKeepOneEntry) {
+  Config c;
+  c.max_region_pages = 16;
+  HeatMap map(c);
+  map.addRegion(3, addr(100), addr(108), 5, 20, 0);
+  EXPECT_EQ(map.entries(), 8u);
+  EXPECT_GT(map.heat(3, 107, 0), 0);
+  map.addRegion(3, addr(1000), addr(1000 + (1u << 20)), 5, 20, 0);
+  EXPECT_EQ(map.entries(), 9u);
+  EXPECT_NEAR(map.heat(3, 1000, 0), map.heat(3, 100, 0), 1e-12);
+
+  // The spanning entry is planned as a whole.
+  ClassifyInput in;
+  in.capacity_pages = 1u << 21;
+  in.fast_free_pages = 1u << 21;
+  const Plan plan = map.classify(
+      in, [](pid_t, uint64_t) { return false; }, 0);
+  ASSERT_EQ(plan.promote.size(), 9u);
+  EXPECT_EQ(plan.hot_pages, 8u + (1u << 20));
+  EXPECT_TRUE(std::any_of(plan.promote.begin(), plan.promote.end(), [](const PageRef& r) {
+    return r.page == 1000 && r.pages == (1u << 20);
+  }));
+}
+
+TEST(HeatMap, HugePageGranularity) {
+  Config c;
+  c.page_shift = 21;
+  HeatMap map(c);
+  map.addAccess(1, 0x200000 + 5, 1, 0);
+  map.addAccess(1, 0x3fffff, 1, 0);
+  EXPECT_EQ(map.entries(), 1u);
+  EXPECT_GT(map.heat(1, 1, 0), 0);
+}
+
+// Zipf(0.99) over n pages, drawn by inverse CDF (deterministic).
+class Zipf {
+ public:
+  Zipf(size_t n, double s, uint64_t seed) : rng_(seed), cdf_(n) {
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i)
+      cdf_[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), s));
+    for (double& v : cdf_)
+      v /= sum;
+  }
+  size_t next() {
+    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+    return static_cast<size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
+  }
+
+ private:
+  std::mt19937_64 rng_;
+  std::vector<double> cdf_;
+};
+
+// Rank r maps to a scattered page so page order does not help.
+uint64_t pageOfRank(size_t r) {
+  return (r * 7919) % 10007;
+}
+
+Plan zipfPlan(uint64_t seed) {
+  HeatMap map;
+  Zipf z(10'000, 0.99, seed);
+  uint64_t t = 0;
+  for (int i = 0; i < 2'000'000; ++i, t += 5'000)
+    map.addAccess(1, addr(pageOfRank(z.next())), 1, t);
+  ClassifyInput in;
+  in.capacity_pages = 1'000;
+  in.fast_free_pages = 1'000;
+  return map.classify(
+      in, [](pid_t, uint64_t) { return false; }, t);
+}
+
+TEST(HeatMap, ZipfPromotesMostlyTheTrueTopSet) {
+  const Plan plan = zipfPlan(42);
+  std::set<uint64_t> top;
+  for (size_t r = 0; r < 1'000; ++r)
+    top.insert(pageOfRank(r));
+  size_t in_top = 0;
+  for (const PageRef& p : plan.promote)
+    in_top += top.count(p.page);
+  EXPECT_LE(plan.hot_pages, 1'000u);
+  EXPECT_GE(plan.hot_pages, 800u);
+  ASSERT_GT(plan.promote.size(), 0u);
+  // Precision: what is promoted is in the true top-1000.
+  EXPECT_GE(static_cast<double>(in_top) / static_cast<double>(plan.promote.size()), 0.9);
+  // Recall.
+  EXPECT_GE(static_cast<double>(in_top) / 1000.0, 0.8);
+  EXPECT_TRUE(std::is_sorted(plan.promote.begin(), plan.promote.end(),
+                             [](const PageRef& a, const PageRef& b) { return a.heat > b.heat; }));
+}
+
+TEST(HeatMap, DeterministicPlan) {
+  const Plan a = zipfPlan(7);
+  const Plan b = zipfPlan(7);
+  EXPECT_EQ(a.promote, b.promote);
+  EXPECT_EQ(a.demote, b.demote);
+  EXPECT_EQ(a.hot_threshold, b.hot_threshold);
+}
+
+// A simulated host: a fast tier of `capacity` pages; plans are applied.
+struct Sim {
+  HeatMap map;
+  std::set<uint64_t> fast;
+  uint64_t capacity;
+  uint64_t moves = 0;
+
+  Plan step(uint64_t now) {
+    ClassifyInput in;
+    in.capacity_pages = capacity;
+    in.headroom_pages = 0;
+    in.fast_free_pages = capacity - fast.size();
+    in.low_watermark_pages = capacity / 20;
+    Plan plan = map.classify(
+        in, [this](pid_t, uint64_t p) { return fast.count(p) > 0; }, now);
+    for (const PageRef& r : plan.demote)
+      fast.erase(r.page);
+    for (const PageRef& r : plan.promote)
+      fast.insert(r.page);
+    moves += plan.promote.size() + plan.demote.size();
+    EXPECT_LE(fast.size(), capacity);
+    return plan;
+  }
+};
+
+TEST(HeatMap, MovedHotSetIsRedetected) {
+  Sim sim{HeatMap{}, {}, 100};
+  uint64_t t = 0;
+  auto round = [&](uint64_t hot_base) {
+    // 0.5 s: 100 hot pages at 100/s, 900 background pages at ~1/s.
+    for (int k = 0; k < 50; ++k) {
+      for (uint64_t p = 0; p < 100; ++p)
+        sim.map.addAccess(1, addr(hot_base + p), 1, t);
+      if (k % 5 == 0)
+        for (uint64_t p = 1000; p < 1900; p += 10)
+          sim.map.addAccess(1, addr(p + k / 5), 1, t);
+      t += kSec / 100;
+    }
+    return sim.step(t);
+  };
+  for (int r = 0; r < 60; ++r)
+    round(0);
+  for (uint64_t p = 0; p < 90; ++p)
+    EXPECT_TRUE(sim.fast.count(p)) << p;
+
+  int rounds = 0;
+  auto all_b = [&] {
+    for (uint64_t p = 500; p < 590; ++p)
+      if (!sim.fast.count(p)) return false;
+    return true;
+  };
+  while (!all_b() && rounds < 100) {
+    round(500);
+    ++rounds;
+  }
+  EXPECT_LE(rounds, 16);  // 8 s of updates with a 2 s fast half-life
+  EXPECT_TRUE(all_b());
+}
+
+TEST(HeatMap, WarmBandPreventsPingPong) {
+  // 100 pages with steady heat, capacity 50: pages near the threshold see
+  // alternating small heat changes (+-10 %) every round.
+  Sim sim{HeatMap{}, {}, 50};
+  uint64_t t = 0;
+  uint64_t settled_moves = 0;
+  for (int r = 0; r < 200; ++r) {
+    for (int k = 0; k < 10; ++k) {
+      for (uint64_t p = 0; p < 100; ++p) {
+        double rate = 100.0 - static_cast<double>(p) * 0.5;  // 100 .. 50.5 per s
+        if (p >= 40 && p < 60) rate *= ((r + static_cast<int>(p)) % 2 == 0) ? 1.1 : 0.9;
+        sim.map.addAccess(1, addr(p), static_cast<uint64_t>(std::lround(rate / 10)), t);
+      }
+      t += kSec / 100;
+    }
+    sim.step(t);
+    if (r == 99) settled_moves = sim.moves;
+  }
+  EXPECT_EQ(sim.moves, settled_moves) << "moves after settling";
+  EXPECT_GT(settled_moves, 0u);
+}
+
+TEST(HeatMap, ColdPagesLeaveOnlyUnderPressure) {
+  HeatMap map;
+  for (uint64_t p = 0; p < 10; ++p)
+    map.addAccess(1, addr(p), 100, 0);
+  map.addAccess(1, addr(50), 1, 0);  // cold, on fast
+  ClassifyInput in;
+  in.capacity_pages = 10;
+  in.fast_free_pages = 5;
+  in.low_watermark_pages = 2;
+  auto onFast = [](pid_t, uint64_t) { return true; };
+  EXPECT_TRUE(map.classify(in, onFast, kSec).demote.empty());
+  in.fast_free_pages = 1;
+  const Plan plan = map.classify(in, onFast, kSec);
+  ASSERT_EQ(plan.demote.size(), 1u);
+  EXPECT_EQ(plan.demote[0].page, 50u);
+}
+
+TEST(HeatMap, BudgetsCapTheLists) {
+  HeatMap map;
+  for (uint64_t p = 0; p < 100; ++p)
+    map.addAccess(1, addr(p), 100 + p, 0);
+  ClassifyInput in;
+  in.capacity_pages = 100;
+  in.fast_free_pages = 100;
+  in.promote_budget_pages = 7;
+  const Plan plan = map.classify(
+      in, [](pid_t, uint64_t) { return false; }, 0);
+  ASSERT_EQ(plan.promote.size(), 7u);
+  EXPECT_EQ(plan.promote[0].page, 99u);
+}
+
+TEST(HeatMap, EntryCapHoldsUnderAMillionPages) {
+  Config c;
+  c.max_entries = 10'000;
+  HeatMap map(c);
+  uint64_t t = 0;
+  for (uint64_t p = 0; p < 1'000'000; ++p, t += 1'000) {
+    map.addAccess(1, addr(p + 1'000'000), 1, t);
+    if (p % 100 == 0) map.addAccess(1, addr(1), 10, t);  // one hot page
+    ASSERT_LE(map.entries(), c.max_entries);
+  }
+  EXPECT_EQ(map.entries(), c.max_entries);
+  EXPECT_GT(map.evictions(), 900'000u);
+  EXPECT_GT(map.heat(1, 1, t), 0) << "the hot page survives eviction";
+  EXPECT_LE(map.bytes(), 2 * c.max_entries * HeatMap::bytesPerEntry());
+}
+
+TEST(HeatMap, HotBytesPerProcessAndLabel) {
+  HeatMap map;
+  for (uint64_t p = 0; p < 4; ++p)
+    map.addAccess(10, addr(p), 100, 0);
+  for (uint64_t p = 0; p < 2; ++p)
+    map.addAccess(20, addr(p), 100, 0);
+  map.addAccess(30, addr(0), 100, 0);
+  map.setLabel(10, "/a.slice");
+  map.setLabel(20, "/a.slice");
+  ClassifyInput in;
+  in.capacity_pages = 100;
+  in.fast_free_pages = 100;
+  const Plan plan = map.classify(
+      in, [](pid_t, uint64_t) { return true; }, 0);
+  ASSERT_EQ(plan.per_process.size(), 3u);
+  EXPECT_EQ(plan.per_process[0], (ProcessHot{10, 4, 4 * 4096}));
+  EXPECT_EQ(plan.per_process[2], (ProcessHot{30, 1, 4096}));
+  EXPECT_EQ(plan.hot_bytes_by_label.at("/a.slice"), 6u * 4096);
+  EXPECT_EQ(plan.hot_bytes_by_label.size(), 1u);
+  map.forgetProcess(10);
+  EXPECT_EQ(map.entries(), 3u);
+}
+
+}  // namespace
+}  // namespace tierd::hotness
