@@ -1,10 +1,8 @@
 #include "daemon/managers.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
+#include "fs/fs_writer.h"
 #include "parse/parsers.h"
 
 namespace tierd {
@@ -18,15 +16,9 @@ bool allDigits(const std::string& text) {
 }
 
 tier::Result<void> writeKnob(const tier::FsRoot& proc, std::string_view knob, int value) {
-  std::string path = proc.dir() + "/" + std::string(knob);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return tier::fail(errno, "open " + path);
-  std::string text = std::to_string(value);
-  ssize_t written = ::write(fd, text.data(), text.size());
-  int err = errno;
-  ::close(fd);
-  if (written != static_cast<ssize_t>(text.size())) return tier::fail(err, "write " + path);
-  return {};
+  auto writer = tier::FsWriter::open(proc.dir());
+  if (!writer) return std::unexpected(writer.error());
+  return writer->write(knob, std::to_string(value));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "sampling/damon/sysfs_writer.h"
+#include "fs/fs_writer.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 
 #include "fs/fs_root.h"
 
-namespace tierd::sampling::damon {
+namespace tier {
 namespace {
 
 std::string relativeForm(std::string_view relpath) {
@@ -19,16 +19,16 @@ std::string relativeForm(std::string_view relpath) {
 
 }  // namespace
 
-tier::Result<SysfsWriter> SysfsWriter::open(const std::string& dir) {
+Result<FsWriter> FsWriter::open(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return tier::fail(errno, "open root directory " + dir);
-  return SysfsWriter(fd, dir);
+  if (fd < 0) return fail(errno, "open root directory " + dir);
+  return FsWriter(fd, dir);
 }
 
-SysfsWriter::SysfsWriter(SysfsWriter&& other) noexcept
+FsWriter::FsWriter(FsWriter&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)), dir_(std::move(other.dir_)), log_(std::move(other.log_)) {}
 
-SysfsWriter& SysfsWriter::operator=(SysfsWriter&& other) noexcept {
+FsWriter& FsWriter::operator=(FsWriter&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
@@ -38,27 +38,27 @@ SysfsWriter& SysfsWriter::operator=(SysfsWriter&& other) noexcept {
   return *this;
 }
 
-SysfsWriter::~SysfsWriter() {
+FsWriter::~FsWriter() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-tier::Result<void> SysfsWriter::write(std::string_view relpath, std::string_view value) const {
+Result<void> FsWriter::write(std::string_view relpath, std::string_view value) const {
   if (log_) log_->note(tier::normalizePath(relpath), value);
   auto what = [&] {
     return "write '" + std::string(value) + "' to " + tier::joinPath(dir_, relpath);
   };
   // O_TRUNC: sysfs ignores it; on a fixture the new value replaces the old.
   int fd = ::openat(fd_, relativeForm(relpath).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) return tier::fail(errno, what());
+  if (fd < 0) return fail(errno, what());
   ssize_t n;
   do {
     n = ::write(fd, value.data(), value.size());
   } while (n < 0 && errno == EINTR);
   int err = errno;
   ::close(fd);
-  if (n < 0) return tier::fail(err, what());
-  if (static_cast<size_t>(n) != value.size()) return tier::fail(EIO, what() + ": short write");
+  if (n < 0) return fail(err, what());
+  if (static_cast<size_t>(n) != value.size()) return fail(EIO, what() + ": short write");
   return {};
 }
 
-}  // namespace tierd::sampling::damon
+}  // namespace tier

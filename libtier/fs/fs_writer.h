@@ -1,5 +1,5 @@
 // The write side of the filesystem-root seam: FsRoot (libtier/fs) reads, a
-// SysfsWriter writes, both relative to the same directory. On the live /sys a
+// FsWriter writes, both relative to the same directory. On the live /sys a
 // write is a command to the kernel; on a fixture tree it just replaces the
 // file's content, so tests can read back what was written (and, through a
 // WriteLog, in which order).
@@ -12,7 +12,7 @@
 
 #include "base/result.h"
 
-namespace tierd::sampling::damon {
+namespace tier {
 
 struct WriteRecord {
   std::string path;  // relative to the root
@@ -20,7 +20,7 @@ struct WriteRecord {
   bool operator==(const WriteRecord&) const = default;
 };
 
-// Every write attempted through a SysfsWriter, in order (failed ones too).
+// Every write attempted through a FsWriter, in order (failed ones too).
 class WriteLog {
  public:
   void note(std::string_view path, std::string_view value) {
@@ -33,30 +33,30 @@ class WriteLog {
   std::vector<WriteRecord> writes_;
 };
 
-class SysfsWriter {
+class FsWriter {
  public:
   // Opens `dir` (e.g. "/sys") as the root. Fails naming `dir`.
-  static tier::Result<SysfsWriter> open(const std::string& dir);
+  static Result<FsWriter> open(const std::string& dir);
 
-  SysfsWriter(SysfsWriter&&) noexcept;
-  SysfsWriter& operator=(SysfsWriter&&) noexcept;
-  ~SysfsWriter();
+  FsWriter(FsWriter&&) noexcept;
+  FsWriter& operator=(FsWriter&&) noexcept;
+  ~FsWriter();
 
   const std::string& dir() const { return dir_; }
 
   // open(O_WRONLY|O_TRUNC) + one write(2) of `value` (sysfs takes a value in
   // one write). Never creates a file: a missing path is ENOENT. Errors name
   // the path and the value, e.g. "write 'on' to /sys/kernel/.../state".
-  tier::Result<void> write(std::string_view relpath, std::string_view value) const;
+  Result<void> write(std::string_view relpath, std::string_view value) const;
 
   void setWriteLog(std::shared_ptr<WriteLog> log) { log_ = std::move(log); }
 
  private:
-  SysfsWriter(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
+  FsWriter(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
 
   int fd_ = -1;
   std::string dir_;
   std::shared_ptr<WriteLog> log_;
 };
 
-}  // namespace tierd::sampling::damon
+}  // namespace tier

@@ -49,12 +49,12 @@ std::vector<pid_t> withoutDuplicates(const std::vector<pid_t>& pids) {
 tier::Result<DamonSampler> DamonSampler::open(const std::string& sysfs_dir, DamonOptions options) {
   auto sys = tier::FsRoot::open(sysfs_dir);
   if (!sys) return std::unexpected(sys.error());
-  auto writer = SysfsWriter::open(sysfs_dir);
+  auto writer = tier::FsWriter::open(sysfs_dir);
   if (!writer) return std::unexpected(writer.error());
   return DamonSampler(std::move(*sys), std::move(*writer), std::move(options));
 }
 
-DamonSampler::DamonSampler(tier::FsRoot sys, SysfsWriter writer, DamonOptions options)
+DamonSampler::DamonSampler(tier::FsRoot sys, tier::FsWriter writer, DamonOptions options)
     : sys_(std::move(sys)), writer_(std::move(writer)), options_(std::move(options)) {
   options_.pids = withoutDuplicates(options_.pids);
   targets_ = options_.pids;

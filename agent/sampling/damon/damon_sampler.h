@@ -34,8 +34,8 @@
 
 #include "base/result.h"
 #include "fs/fs_root.h"
+#include "fs/fs_writer.h"
 #include "sampling/damon/parse.h"
-#include "sampling/damon/sysfs_writer.h"
 #include "sampling/sample.h"
 
 namespace tierd::sampling::damon {
@@ -72,7 +72,7 @@ class DamonSampler {
  public:
   // Opens `sysfs_dir` ("/sys", or a fixture tree) for reading and writing.
   static tier::Result<DamonSampler> open(const std::string& sysfs_dir, DamonOptions options);
-  DamonSampler(tier::FsRoot sys, SysfsWriter writer, DamonOptions options);
+  DamonSampler(tier::FsRoot sys, tier::FsWriter writer, DamonOptions options);
 
   DamonSampler(DamonSampler&& other) noexcept;
   DamonSampler& operator=(DamonSampler&&) = delete;
@@ -136,7 +136,7 @@ class DamonSampler {
   tier::Error kdamondStoppedOrError(tier::Error error);
 
   tier::FsRoot sys_;
-  SysfsWriter writer_;
+  tier::FsWriter writer_;
   DamonOptions options_;
   std::vector<pid_t> targets_;
   std::string ops_in_use_;

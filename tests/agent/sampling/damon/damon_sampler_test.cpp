@@ -106,9 +106,9 @@ class DamonTree {
     return std::move(*s);
   }
   // A sampler whose writes land in `log`.
-  DamonSampler sampler(DamonOptions options, const std::shared_ptr<WriteLog>& log) {
+  DamonSampler sampler(DamonOptions options, const std::shared_ptr<tier::WriteLog>& log) {
     auto sys = tier::FsRoot::open(tree.root().string());
-    auto writer = SysfsWriter::open(tree.root().string());
+    auto writer = tier::FsWriter::open(tree.root().string());
     EXPECT_TRUE(sys && writer);
     writer->setWriteLog(log);
     return DamonSampler(std::move(*sys), std::move(*writer), std::move(options));
@@ -117,7 +117,7 @@ class DamonTree {
   tier::test::TempTree tree;
 };
 
-std::vector<WriteRecord> schemeWrites(const std::string& dir) {
+std::vector<tier::WriteRecord> schemeWrites(const std::string& dir) {
   return {{dir + "/action", "stat"},
           {dir + "/access_pattern/sz/min", "0"},
           {dir + "/access_pattern/sz/max", "18446744073709551615"},
@@ -127,29 +127,29 @@ std::vector<WriteRecord> schemeWrites(const std::string& dir) {
           {dir + "/access_pattern/age/max", "4294967295"}};
 }
 
-void append(std::vector<WriteRecord>& to, const std::vector<WriteRecord>& more) {
+void append(std::vector<tier::WriteRecord>& to, const std::vector<tier::WriteRecord>& more) {
   to.insert(to.end(), more.begin(), more.end());
 }
 
 // --- the writer seam ---------------------------------------------------------
 
-TEST(SysfsWriter, ReplacesFileContentOnAFixture) {
+TEST(FsWriter, ReplacesFileContentOnAFixture) {
   tier::test::TempTree tree;
   tree.file("kernel/x/value", "a much longer old value\n");
-  auto writer = SysfsWriter::open(tree.root().string());
+  auto writer = tier::FsWriter::open(tree.root().string());
   ASSERT_TRUE(writer);
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   writer->setWriteLog(log);
   ASSERT_TRUE(writer->write("kernel/x/value", "on"));
   std::ifstream in(tree.root() / "kernel/x/value");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "on");
-  EXPECT_THAT(log->writes(), ElementsAre(WriteRecord{"kernel/x/value", "on"}));
+  EXPECT_THAT(log->writes(), ElementsAre(tier::WriteRecord{"kernel/x/value", "on"}));
 }
 
-TEST(SysfsWriter, NeverCreatesAndNamesPathAndValue) {
+TEST(FsWriter, NeverCreatesAndNamesPathAndValue) {
   tier::test::TempTree tree;
-  auto writer = SysfsWriter::open(tree.root().string());
+  auto writer = tier::FsWriter::open(tree.root().string());
   ASSERT_TRUE(writer);
   auto r = writer->write("kernel/missing", "42");
   ASSERT_FALSE(r);
@@ -157,7 +157,7 @@ TEST(SysfsWriter, NeverCreatesAndNamesPathAndValue) {
   EXPECT_THAT(r.error().context,
               HasSubstr("write '42' to " + tree.root().string() + "/kernel/missing"));
   EXPECT_FALSE(std::filesystem::exists(tree.root() / "kernel/missing"));
-  EXPECT_FALSE(SysfsWriter::open(tree.root().string() + "/nope"));
+  EXPECT_FALSE(tier::FsWriter::open(tree.root().string() + "/nope"));
 }
 
 // --- setup -------------------------------------------------------------------
@@ -166,7 +166,7 @@ TEST(DamonSampler, VaddrSetupWritesTheRightFilesInOrder) {
   DamonTree t;
   t.kdamonds(0);
   t.kdamond(0);
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   DamonOptions options{.pids = {101},
                        .sample_us = 5000,
                        .aggr_us = 100000,
@@ -182,7 +182,7 @@ TEST(DamonSampler, VaddrSetupWritesTheRightFilesInOrder) {
   EXPECT_EQ(sampler.maxAccesses(), 20u);
 
   const std::string c = kK + "/0/contexts/0";
-  std::vector<WriteRecord> expected{
+  std::vector<tier::WriteRecord> expected{
       {kK + "/nr_kdamonds", "1"},
       {kK + "/0/contexts/nr_contexts", "1"},
       {c + "/operations", "vaddr"},
@@ -203,27 +203,27 @@ TEST(DamonSampler, VaddrSetupWritesTheRightFilesInOrder) {
   ASSERT_TRUE(sampler.stop());
   EXPECT_FALSE(sampler.running());
   EXPECT_EQ(sampler.kdamond(), -1);
-  EXPECT_THAT(log->writes(), ElementsAre(WriteRecord{kK + "/0/state", "off"},
-                                         WriteRecord{kK + "/nr_kdamonds", "0"}));
+  EXPECT_THAT(log->writes(), ElementsAre(tier::WriteRecord{kK + "/0/state", "off"},
+                                         tier::WriteRecord{kK + "/nr_kdamonds", "0"}));
 }
 
 TEST(DamonSampler, SeveralPidsGetOneSchemeEachWithATargetFilter) {
   DamonTree t;
   t.kdamonds(0);
   t.kdamond(0, {.targets = 2, .schemes = 2});
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   auto sampler = t.sampler({.pids = {101, 202, 101}}, log);
   ASSERT_TRUE(sampler.start());
   EXPECT_EQ(sampler.targets(), (std::vector<pid_t>{101, 202}));
 
   const std::string c = kK + "/0/contexts/0";
   auto& w = log->writes();
-  auto at = [&](const WriteRecord& record) {
+  auto at = [&](const tier::WriteRecord& record) {
     return std::find(w.begin(), w.end(), record) - w.begin();
   };
   EXPECT_LT(at({c + "/targets/nr_targets", "2"}), at({c + "/targets/0/pid_target", "101"}));
   EXPECT_LT(at({c + "/targets/0/pid_target", "101"}), at({c + "/targets/1/pid_target", "202"}));
-  std::vector<WriteRecord> schemes{{c + "/schemes/nr_schemes", "2"}};
+  std::vector<tier::WriteRecord> schemes{{c + "/schemes/nr_schemes", "2"}};
   for (int s : {0, 1}) {
     std::string d = c + "/schemes/" + std::to_string(s);
     append(schemes, schemeWrites(d));
@@ -234,7 +234,7 @@ TEST(DamonSampler, SeveralPidsGetOneSchemeEachWithATargetFilter) {
   }
   schemes.push_back({kK + "/0/state", "on"});
   ASSERT_GE(w.size(), schemes.size());
-  EXPECT_EQ(std::vector<WriteRecord>(w.end() - static_cast<long>(schemes.size()), w.end()),
+  EXPECT_EQ(std::vector<tier::WriteRecord>(w.end() - static_cast<long>(schemes.size()), w.end()),
             schemes);
   EXPECT_EQ(t.content(c + "/schemes/1/filters/0/damon_target_idx"), "1");
 }
@@ -244,7 +244,7 @@ TEST(DamonSampler, PaddrMonitorsEveryOnlineMemoryBlock) {
   t.kdamonds(0);
   t.kdamond(0, {.targets = 1, .schemes = 1});
   t.memoryBlocks({{0, "online"}, {1, "online"}, {2, "offline"}, {3, "online"}});
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   auto sampler = t.sampler({.operations = Operations::kPaddr}, log);
   auto started = sampler.start();
   ASSERT_TRUE(started) << started.error().message();
@@ -252,7 +252,7 @@ TEST(DamonSampler, PaddrMonitorsEveryOnlineMemoryBlock) {
 
   const std::string c = kK + "/0/contexts/0";
   const std::string r = c + "/targets/0/regions";
-  std::vector<WriteRecord> expected{
+  std::vector<tier::WriteRecord> expected{
       {c + "/targets/nr_targets", "1"},
       {r + "/nr_regions", "2"},
       {r + "/0/start", "0"},
@@ -265,9 +265,10 @@ TEST(DamonSampler, PaddrMonitorsEveryOnlineMemoryBlock) {
   auto first = std::find(w.begin(), w.end(), expected.front());
   ASSERT_NE(first, w.end());
   ASSERT_GE(w.end() - first, static_cast<long>(expected.size()));
-  EXPECT_EQ(std::vector<WriteRecord>(first, first + static_cast<long>(expected.size())), expected);
+  EXPECT_EQ(std::vector<tier::WriteRecord>(first, first + static_cast<long>(expected.size())),
+            expected);
   EXPECT_EQ(t.content(c + "/operations"), "paddr");
-  EXPECT_EQ(w.back(), (WriteRecord{kK + "/0/state", "on"}));
+  EXPECT_EQ(w.back(), (tier::WriteRecord{kK + "/0/state", "on"}));
 }
 
 TEST(DamonSampler, PaddrTakesGivenRanges) {
@@ -305,7 +306,7 @@ TEST(DamonSampler, ReusesAFreeKdamondAndLeavesTheRunningOneAlone) {
   t.kdamonds(2);
   t.kdamond(0, {.on = true, .pid = 77});
   t.kdamond(1);
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   {
     auto sampler = t.sampler({.pids = {101}}, log);
     ASSERT_TRUE(sampler.start());
@@ -315,7 +316,7 @@ TEST(DamonSampler, ReusesAFreeKdamondAndLeavesTheRunningOneAlone) {
     EXPECT_EQ(w.path.find(kK + "/0/"), std::string::npos) << w.path;
     EXPECT_NE(w.path, kK + "/nr_kdamonds");
   }
-  EXPECT_EQ(log->writes().back(), (WriteRecord{kK + "/1/state", "off"}));
+  EXPECT_EQ(log->writes().back(), (tier::WriteRecord{kK + "/1/state", "off"}));
   EXPECT_EQ(t.content(kK + "/0/state"), "on\n");
 }
 
@@ -324,7 +325,7 @@ TEST(DamonSampler, RefusesToTakeARunningKdamond) {
   t.kdamonds(2);
   t.kdamond(0, {.on = true, .pid = 77});
   t.kdamond(1, {.on = true, .pid = 78});
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   auto sampler = t.sampler({.pids = {101}}, log);
   auto started = sampler.start();
   ASSERT_FALSE(started);
@@ -361,14 +362,14 @@ TEST(DamonSampler, AMissingFileFailsNamingItAndGivesTheKdamondBack) {
   DamonTree t;
   t.kdamonds(0);
   t.kdamond(0, {.targets = 1, .schemes = 1});
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   auto sampler = t.sampler({.pids = {101, 202}}, log);  // no targets/1 in the tree
   auto started = sampler.start();
   ASSERT_FALSE(started);
   EXPECT_EQ(started.error().errnum, ENOENT);
   EXPECT_THAT(started.error().context, HasSubstr("write '202' to " + t.tree.root().string() + "/" +
                                                  kK + "/0/contexts/0/targets/1/pid_target"));
-  EXPECT_EQ(log->writes().back(), (WriteRecord{kK + "/nr_kdamonds", "0"}));
+  EXPECT_EQ(log->writes().back(), (tier::WriteRecord{kK + "/nr_kdamonds", "0"}));
   EXPECT_EQ(sampler.kdamond(), -1);
   EXPECT_FALSE(sampler.running());
 }
@@ -402,7 +403,7 @@ TEST(DamonSampler, RefreshReadsEachTargetsTriedRegions) {
   DamonTree t;
   t.kdamonds(0);
   t.kdamond(0);
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   auto sampler = t.sampler({.pids = {101, 202}}, log);
   ASSERT_TRUE(sampler.start());
   // The kernel numbers regions across the schemes of a context.
@@ -417,7 +418,7 @@ TEST(DamonSampler, RefreshReadsEachTargetsTriedRegions) {
   auto r = sampler.refresh(out);
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_THAT(log->writes(),
-              ElementsAre(WriteRecord{kK + "/0/state", "update_schemes_tried_regions"}));
+              ElementsAre(tier::WriteRecord{kK + "/0/state", "update_schemes_tried_regions"}));
   ASSERT_EQ(out.size(), 5u);
   EXPECT_EQ(out[0].pid, 101);
   EXPECT_EQ(out[0].start, 0x1000u);
@@ -523,7 +524,7 @@ TEST(DamonSampler, AddedPidsAreCommitted) {
   DamonTree t;
   t.kdamonds(0);
   t.kdamond(0, {.targets = 3, .schemes = 3});
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   auto sampler = t.sampler({.pids = {101}}, log);
   ASSERT_TRUE(sampler.start());
   log->clear();
@@ -532,9 +533,9 @@ TEST(DamonSampler, AddedPidsAreCommitted) {
   const std::string c = kK + "/0/contexts/0";
   auto& w = log->writes();
   ASSERT_FALSE(w.empty());
-  EXPECT_EQ(w.front(), (WriteRecord{c + "/targets/nr_targets", "2"}));
-  EXPECT_EQ(w.back(), (WriteRecord{kK + "/0/state", "commit"}));
-  EXPECT_EQ(std::count(w.begin(), w.end(), WriteRecord{kK + "/0/state", "off"}), 0);
+  EXPECT_EQ(w.front(), (tier::WriteRecord{c + "/targets/nr_targets", "2"}));
+  EXPECT_EQ(w.back(), (tier::WriteRecord{kK + "/0/state", "commit"}));
+  EXPECT_EQ(std::count(w.begin(), w.end(), tier::WriteRecord{kK + "/0/state", "off"}), 0);
   EXPECT_EQ(t.content(c + "/targets/1/pid_target"), "202");
   EXPECT_EQ(t.content(c + "/schemes/nr_schemes"), "2");
   // The same list again: nothing to do.
@@ -547,16 +548,16 @@ TEST(DamonSampler, RemovedPidsRestartTheKdamond) {
   DamonTree t;
   t.kdamonds(0);
   t.kdamond(0, {.targets = 3, .schemes = 3});
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   auto sampler = t.sampler({.pids = {101, 202, 303}}, log);
   ASSERT_TRUE(sampler.start());
   log->clear();
   ASSERT_TRUE(sampler.updateTargets({303, 101}));
   auto& w = log->writes();
   ASSERT_GE(w.size(), 2u);
-  EXPECT_EQ(w.front(), (WriteRecord{kK + "/0/state", "off"}));
-  EXPECT_EQ(w.back(), (WriteRecord{kK + "/0/state", "on"}));
-  EXPECT_EQ(std::count(w.begin(), w.end(), WriteRecord{kK + "/nr_kdamonds", "1"}), 0);
+  EXPECT_EQ(w.front(), (tier::WriteRecord{kK + "/0/state", "off"}));
+  EXPECT_EQ(w.back(), (tier::WriteRecord{kK + "/0/state", "on"}));
+  EXPECT_EQ(std::count(w.begin(), w.end(), tier::WriteRecord{kK + "/nr_kdamonds", "1"}), 0);
   EXPECT_EQ(t.content(kK + "/0/contexts/0/targets/0/pid_target"), "303");
   EXPECT_EQ(t.content(kK + "/0/contexts/0/targets/1/pid_target"), "101");
   EXPECT_EQ(sampler.kdamond(), 0);
@@ -566,7 +567,7 @@ TEST(DamonSampler, NoPidsStopsAndNewPidsStartAgain) {
   DamonTree t;
   t.kdamonds(0);
   t.kdamond(0);
-  auto log = std::make_shared<WriteLog>();
+  auto log = std::make_shared<tier::WriteLog>();
   auto sampler = t.sampler({.pids = {101}}, log);
   ASSERT_TRUE(sampler.start());
   ASSERT_TRUE(sampler.updateTargets({}));
@@ -578,7 +579,7 @@ TEST(DamonSampler, NoPidsStopsAndNewPidsStartAgain) {
   log->clear();
   ASSERT_TRUE(sampler.updateTargets({202}));
   EXPECT_TRUE(sampler.running());
-  EXPECT_EQ(log->writes().front(), (WriteRecord{kK + "/nr_kdamonds", "1"}));
+  EXPECT_EQ(log->writes().front(), (tier::WriteRecord{kK + "/nr_kdamonds", "1"}));
   EXPECT_EQ(t.content(kK + "/0/contexts/0/targets/0/pid_target"), "202");
 }
 
