@@ -39,6 +39,18 @@ double effectiveBurst(const EngineOptions& options) {
   return std::max(options.burst_bytes, static_cast<double>(options.batch_pages * tier::pageSize()));
 }
 
+// A batch never ends inside a 2 MiB chunk: move_pages moves a transparent
+// huge page whole with its first address, so a THP split across two batches
+// would move 2 MiB while the first batch paid the rate limit for less.
+size_t batchEnd(const std::vector<uint64_t>& pages, size_t first, size_t batch_pages) {
+  size_t end = std::min(pages.size(), first + batch_pages);
+  while (end < pages.size() && end > first &&
+         pages[end] >> PingPongTracker::kChunkShift ==
+             pages[end - 1] >> PingPongTracker::kChunkShift)
+    ++end;
+  return end;
+}
+
 }  // namespace
 
 std::string errnoName(int errnum) {
@@ -344,12 +356,12 @@ MoveResult MigrationEngine::move(const MoveRequest& request) {
   const std::vector<uint64_t>& all_pages = present.pages;
   result.thp_visible = present.frames_visible;
   result.pages_requested = all_pages.size();
-  for (size_t first = 0; first < all_pages.size() && !result.stopped; first += batch_pages) {
+  for (size_t first = 0, end = 0; first < all_pages.size() && !result.stopped; first = end) {
     if (request.cancelled && request.cancelled()) {
       result.stopped = tier::Error{ECANCELED, "migration cancelled"};
       break;
     }
-    auto end = std::min(all_pages.size(), first + batch_pages);
+    end = batchEnd(all_pages, first, batch_pages);
     std::vector<uint64_t> pages(all_pages.begin() + static_cast<std::ptrdiff_t>(first),
                                 all_pages.begin() + static_cast<std::ptrdiff_t>(end));
     moveBatch(request, pages, present.thp_heads, result);

@@ -234,7 +234,10 @@ TEST_F(EngineTest, CancellationStopsBetweenBatches) {
   auto result = engine.move(r);
   ASSERT_TRUE(result.stopped);
   EXPECT_EQ(result.stopped->errnum, ECANCELED);
-  EXPECT_EQ(result.pages_moved, 3 * 64u);
+  // Three batches went; each ends at a 2 MiB boundary (never inside a THP).
+  EXPECT_GT(result.pages_moved, 0u);
+  EXPECT_LT(result.pages_moved, 2048u);
+  EXPECT_EQ(fake.move_calls, 3u);
 }
 
 }  // namespace

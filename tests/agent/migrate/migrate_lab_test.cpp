@@ -116,6 +116,7 @@ TEST_F(MigrateLab, RateLimitHoldsOnRealMoves) {
   EngineOptions options;
   options.rate_bytes_per_second = 16.0 * (1 << 20);
   options.burst_bytes = 1.0 * (1 << 20);
+  options.batch_pages = 256;  // 1 MiB: the burst is never below one batch
   MigrationEngine engine(proc_, sys_, kernel_, options);
   auto result = engine.move({.pid = getpid(), .ranges = {buffer.range()}, .target_node = 0});
   ASSERT_FALSE(result.stopped) << result.stopped->message();
