@@ -8,6 +8,7 @@
 
 #include "daemon/log.h"
 #include "discovery/discover.h"
+#include "discovery/sysfs_reader.h"
 #include "metrics/process_metrics.h"
 #include "metrics/textfile.h"
 #include "parse/parsers.h"
@@ -212,12 +213,10 @@ tier::Result<void> Agent::reload() {
 void Agent::refreshNodeMemory() {
   std::unique_lock lock(state_mutex_);
   for (auto& node : topology_.facts.nodes) {
-    auto text = sys_.readFile(fmt::format("devices/system/node/node{}/meminfo", node.id));
-    if (!text) continue;
-    auto fields = tier::parseMeminfo(*text);
-    if (!fields) continue;
-    if (auto it = fields->find("MemTotal"); it != fields->end()) node.total_bytes = it->second;
-    if (auto it = fields->find("MemFree"); it != fields->end()) node.free_bytes = it->second;
+    if (auto memory = tier::readNodeMemory(sys_, node.id)) {
+      node.total_bytes = memory->total_bytes;
+      node.free_bytes = memory->free_bytes;
+    }
   }
 }
 

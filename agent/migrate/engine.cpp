@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 
+#include "discovery/sysfs_reader.h"
 #include "os/pages.h"
 #include "parse/parsers.h"
 
@@ -159,19 +160,17 @@ bool MigrationEngine::isThpHead(uint64_t frame) const {
 
 // Bytes that may still go to the node before it reaches its headroom.
 std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
-  auto text = sys_.readFile(fmt::format("devices/system/node/node{}/meminfo", node));
-  if (!text) return std::nullopt;
-  auto fields = tier::parseMeminfo(*text);
-  if (!fields || !fields->contains("MemFree") || !fields->contains("MemTotal")) return std::nullopt;
+  auto memory = tier::readNodeMemory(sys_, node);
+  if (!memory) return std::nullopt;
   EngineOptions options;
   {
     std::lock_guard lock(options_mutex_);
     options = options_;
   }
-  auto total = static_cast<double>(fields->at("MemTotal"));
+  auto total = static_cast<double>(memory->total_bytes);
   uint64_t reserve = std::max<uint64_t>(options.min_free_bytes,
                                         static_cast<uint64_t>(total * options.min_free_fraction));
-  uint64_t free = fields->at("MemFree");
+  uint64_t free = memory->free_bytes;
   return free > reserve ? free - reserve : 0;
 }
 

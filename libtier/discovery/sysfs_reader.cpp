@@ -108,11 +108,9 @@ NodeFacts readNode(const FsRoot& sys, int id, const std::vector<int>& online) {
   node.id = id;
   std::string dir = fmt::format("{}/node{}", kNodeDir, id);
   node.cpus = readIdList(sys, dir + "/cpulist").value_or(std::vector<int>{});
-  if (auto text = sys.readFile(dir + "/meminfo")) {
-    if (auto fields = parseMeminfo(*text)) {
-      if (fields->contains("MemTotal")) node.total_bytes = fields->at("MemTotal");
-      if (fields->contains("MemFree")) node.free_bytes = fields->at("MemFree");
-    }
+  if (auto memory = readNodeMemory(sys, id)) {
+    node.total_bytes = memory->total_bytes;
+    node.free_bytes = memory->free_bytes;
   }
   if (auto text = sys.readFile(dir + "/distance")) {
     // The row lists distances to the online nodes, in order.
@@ -217,8 +215,7 @@ void readCxl(const FsRoot& sys, PlatformFacts& facts) {
     return;
   }
   static const std::regex kMem("mem[0-9]+"), kDecoder("decoder[0-9]+\\.[0-9]+"),
-      kRegion("region[0-9]+"), kTarget("target[0-9]+"),
-      kPort("(root|port|endpoint)[0-9]+");
+      kRegion("region[0-9]+"), kTarget("target[0-9]+"), kPort("(root|port|endpoint)[0-9]+");
   for (const auto& name : *entries) {
     std::string dir = fmt::format("{}/{}", kCxlDevices, name);
     if (std::regex_match(name, kMem)) {
@@ -385,6 +382,14 @@ void readNvdimm(const FsRoot& sys, PlatformFacts& facts) {
 }
 
 }  // namespace
+
+std::optional<NodeMemory> readNodeMemory(const FsRoot& sys, int node) {
+  auto text = sys.readFile(fmt::format("{}/node{}/meminfo", kNodeDir, node));
+  if (!text) return std::nullopt;
+  auto fields = parseMeminfo(*text);
+  if (!fields || !fields->contains("MemTotal") || !fields->contains("MemFree")) return std::nullopt;
+  return NodeMemory{fields->at("MemTotal"), fields->at("MemFree")};
+}
 
 Result<PlatformFacts> readPlatformFacts(const FsRoot& sys, const FsRoot* proc) {
   PlatformFacts facts;

@@ -2,6 +2,9 @@
 // it works on the live host, inside the lab and on captured fixture trees.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+
 #include "base/result.h"
 #include "fs/fs_root.h"
 #include "topology/facts.h"
@@ -12,5 +15,12 @@ namespace tier {
 // Fails only when the root holds no NUMA node information at all; any other
 // missing file is recorded as an absent feature in PlatformFacts::notes.
 Result<PlatformFacts> readPlatformFacts(const FsRoot& sys, const FsRoot* proc);
+
+// MemTotal and MemFree of one node, in bytes (what changes between full
+// discoveries); nullopt when the node's meminfo is absent or unreadable.
+struct NodeMemory {
+  uint64_t total_bytes = 0, free_bytes = 0;
+};
+std::optional<NodeMemory> readNodeMemory(const FsRoot& sys, int node);
 
 }  // namespace tier
