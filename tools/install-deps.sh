@@ -15,8 +15,13 @@ lab_packages=(
   ndctl daxctl numactl pciutils util-linux procps
 )
 
+# libtier's allocator: the base allocators it is built on and measured against.
+alloc_packages=(libmimalloc-dev libjemalloc-dev)
+# Benches and the real programs the shim is tested under.
+bench_packages=(python3-matplotlib sqlite3 git libpython3.11-testsuite)
+
 need=()
-for p in "${build_packages[@]}" "${lab_packages[@]}"; do
+for p in "${build_packages[@]}" "${lab_packages[@]}" "${alloc_packages[@]}" "${bench_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ((${#need[@]})); then
