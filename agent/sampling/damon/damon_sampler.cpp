@@ -13,8 +13,6 @@
 namespace tierd::sampling::damon {
 namespace {
 
-constexpr std::string_view kAdmin = "kernel/mm/damon/admin";
-constexpr std::string_view kKdamonds = "kernel/mm/damon/admin/kdamonds";
 constexpr std::string_view kMemory = "devices/system/memory";
 constexpr std::string_view kMatchAll = "18446744073709551615";  // ULONG_MAX: sz/max
 constexpr std::string_view kUintMax = "4294967295";             // nr_accesses/max, age/max
@@ -67,7 +65,7 @@ DamonSampler::DamonSampler(DamonSampler&& other) noexcept
       targets_(std::move(other.targets_)),
       ops_in_use_(std::move(other.ops_in_use_)),
       kdamond_(std::exchange(other.kdamond_, -1)),
-      added_from_(std::exchange(other.added_from_, -1)),
+      claim_(std::exchange(other.claim_, {})),
       running_(std::exchange(other.running_, false)),
       per_target_schemes_(other.per_target_schemes_),
       nr_schemes_(other.nr_schemes_),
@@ -85,7 +83,7 @@ uint32_t DamonSampler::maxAccesses() const {
 }
 
 std::string DamonSampler::kdamondDir() const {
-  return path(kKdamonds, str(static_cast<uint64_t>(kdamond_)));
+  return damon::kdamondDir(kdamond_);
 }
 std::string DamonSampler::contextDir() const {
   return path(kdamondDir(), "contexts/0");
@@ -105,88 +103,23 @@ void DamonSampler::note(std::string text) {
 }
 
 tier::Result<pid_t> DamonSampler::kdamondPid() const {
-  if (kdamond_ < 0) return tier::fail(ESRCH, "no kdamond claimed");
-  auto text = read(path(kdamondDir(), "pid"));
-  if (!text) return std::unexpected(text.error());
-  auto pid = tier::parseI64(*text);
-  if (!pid) return std::unexpected(tier::wrap(pid.error(), path(kdamondDir(), "pid")));
-  if (*pid <= 0)
-    return tier::fail(ESRCH, "kdamond " + std::to_string(kdamond_) + " is not running");
-  return static_cast<pid_t>(*pid);
+  return damon::kdamondPid(sys_, kdamond_);
 }
 
-// Picks the first kdamond that is off; with none, adds one if none runs.
 tier::Result<void> DamonSampler::claim() {
-  if (!sys_.exists(path(kKdamonds, "nr_kdamonds")))
-    return tier::fail(ENOENT, "kernel lacks DAMON's sysfs interface (no " +
-                                  path(sys_.dir(), kAdmin) + "/kdamonds)");
-  auto nr_text = read(path(kKdamonds, "nr_kdamonds"));
-  if (!nr_text) return std::unexpected(nr_text.error());
-  auto nr = tier::parseU64(*nr_text);
-  if (!nr) return std::unexpected(tier::wrap(nr.error(), path(kKdamonds, "nr_kdamonds")));
-
-  std::vector<std::string> running;
-  for (uint64_t i = 0; i < *nr; ++i) {
-    std::string dir = path(kKdamonds, str(i));
-    auto state_text = read(path(dir, "state"));
-    if (!state_text) return std::unexpected(state_text.error());
-    auto on = parseKdamondState(*state_text);
-    if (!on) return std::unexpected(tier::wrap(on.error(), path(dir, "state")));
-    if (!*on) {
-      kdamond_ = static_cast<int>(i);
-      added_from_ = -1;
-      return {};
-    }
-    std::string who = "kdamond " + str(i);
-    if (auto pid = read(path(dir, "pid")); pid)
-      who += " (pid " + std::string(tier::trim(*pid)) + ")";
-    running.push_back(std::move(who));
-  }
-  if (!running.empty()) {
-    std::string list;
-    for (const auto& who : running)
-      list += (list.empty() ? "" : ", ") + who;
-    return tier::fail(EBUSY, "no free DAMON kdamond: " + list +
-                                 " running, not started by this sampler; nr_kdamonds cannot "
-                                 "change while any runs");
-  }
-  if (auto grown = write(path(kKdamonds, "nr_kdamonds"), str(*nr + 1)); !grown)
-    return std::unexpected(grown.error());
-  kdamond_ = static_cast<int>(*nr);
-  added_from_ = static_cast<int>(*nr);
-  if (!sys_.isDir(kdamondDir()))
-    return tier::fail(ENOENT, "the kernel made no " + path(sys_.dir(), kdamondDir()) +
-                                  " after nr_kdamonds " + str(*nr + 1));
+  auto claimed = claimKdamonds(sys_, writer_, 1);
+  if (!claimed) return std::unexpected(claimed.error());
+  claim_ = std::move(*claimed);
+  kdamond_ = claim_.kdamonds.front();
   return {};
 }
 
-// Gives back what claim() took: nr_kdamonds as it was, when we added one and
-// every kdamond is off.
+// Gives back what claim() took.
 void DamonSampler::release() {
   if (kdamond_ < 0) return;
-  if (added_from_ >= 0) {
-    std::string nr_path = path(kKdamonds, "nr_kdamonds");
-    auto nr_text = read(nr_path);
-    auto nr = nr_text ? tier::parseU64(*nr_text) : tier::Result<uint64_t>(0);
-    std::string busy;
-    if (nr && *nr == static_cast<uint64_t>(kdamond_) + 1) {
-      for (uint64_t i = 0; i < *nr; ++i) {
-        auto state = read(path(path(kKdamonds, str(i)), "state"));
-        if (state && parseKdamondState(*state).value_or(true)) busy = "kdamond " + str(i) + " runs";
-      }
-      if (busy.empty()) {
-        if (auto shrunk = write(nr_path, str(static_cast<uint64_t>(added_from_))); !shrunk)
-          busy = shrunk.error().message();
-      }
-    } else {
-      busy = "nr_kdamonds changed meanwhile";
-    }
-    if (!busy.empty())
-      note("left nr_kdamonds with the kdamond tierd added (" + std::to_string(kdamond_) +
-           ", off): " + busy);
-  }
+  if (auto left = releaseKdamonds(sys_, writer_, claim_)) note(std::move(*left));
   kdamond_ = -1;
-  added_from_ = -1;
+  claim_ = {};
 }
 
 tier::Result<void> DamonSampler::start() {
@@ -196,18 +129,13 @@ tier::Result<void> DamonSampler::start() {
   // A kdamond we hold but which is off (it stopped by itself) is ours to reuse
   // only while it is still off.
   if (kdamond_ >= 0) {
-    auto state = read(path(kdamondDir(), "state"));
-    if (!state || parseKdamondState(*state).value_or(true)) {
+    if (kdamondIsOn(sys_, kdamond_).value_or(true)) {
       kdamond_ = -1;
-      added_from_ = -1;
+      claim_ = {};
     }
   }
-  if (kdamond_ < 0) {
-    if (auto claimed = claim(); !claimed) {
-      if (kdamond_ >= 0) release();
-      return claimed;
-    }
-  }
+  if (kdamond_ < 0)
+    if (auto claimed = claim(); !claimed) return claimed;
   auto ready = configure();
   if (ready) ready = turnOn();
   if (!ready) {
@@ -363,16 +291,14 @@ tier::Result<void> DamonSampler::writeScheme(size_t index, int filter_target) {
 }
 
 tier::Result<void> DamonSampler::turnOn() {
-  auto r = write(path(kdamondDir(), "state"), "on");
+  auto r = turnKdamondOn(writer_, kdamond_);
   if (!r && r.error().errnum == EINVAL && ops_in_use_ == "vaddr")
     return std::unexpected(tier::wrap(r.error(), "start DAMON (is every target pid alive?)"));
   return r;
 }
 
 tier::Result<void> DamonSampler::turnOff() {
-  auto state = read(path(kdamondDir(), "state"));
-  if (state && !parseKdamondState(*state).value_or(true)) return {};
-  return write(path(kdamondDir(), "state"), "off");
+  return turnKdamondOff(sys_, writer_, kdamond_);
 }
 
 tier::Error DamonSampler::kdamondStoppedOrError(tier::Error error) {

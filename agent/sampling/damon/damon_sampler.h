@@ -35,6 +35,7 @@
 #include "base/result.h"
 #include "fs/fs_root.h"
 #include "fs/fs_writer.h"
+#include "sampling/damon/admin.h"
 #include "sampling/damon/parse.h"
 #include "sampling/sample.h"
 
@@ -140,8 +141,8 @@ class DamonSampler {
   DamonOptions options_;
   std::vector<pid_t> targets_;
   std::string ops_in_use_;
-  int kdamond_ = -1;     // claimed index
-  int added_from_ = -1;  // nr_kdamonds before we added ours, else -1
+  int kdamond_ = -1;  // claimed index
+  KdamondClaim claim_;
   bool running_ = false;
   bool per_target_schemes_ = false;
   size_t nr_schemes_ = 0;
