@@ -64,12 +64,40 @@ uint64_t HeatMap::nextRandom() {
   return z ^ (z >> 31);
 }
 
-void HeatMap::decay(Entry& e, uint64_t now_ns) const {
-  if (now_ns <= e.last_ns) return;  // time never runs backwards for an entry
-  const double dt = static_cast<double>(now_ns - e.last_ns) * 1e-9;
-  e.fast *= std::exp2(-dt / config_.fast_half_life_s);
-  e.slow *= std::exp2(-dt / config_.slow_half_life_s);
-  e.last_ns = now_ns;
+// Scores are kept scaled to a shared epoch: a stored score s means the heat
+// s * 2^(-(now - epoch) / half_life) at `now`. Decay is then one factor for
+// all entries (no exp per entry), and stored scores compare directly.
+HeatMap::Scale HeatMap::scaleAt(uint64_t now_ns) const {
+  if (now_ns == scale_cache_.now_ns && scale_cache_.valid) return scale_cache_;
+  const double dt = (static_cast<double>(now_ns) - static_cast<double>(epoch_ns_)) * 1e-9;
+  Scale scale{now_ns, std::exp2(dt / config_.fast_half_life_s),
+              std::exp2(dt / config_.slow_half_life_s), true};
+  scale_cache_ = scale;
+  return scale;
+}
+
+void HeatMap::rebase(uint64_t now_ns) {
+  // Keeps scale factors far from overflow: move the epoch to now.
+  const Scale scale = scaleAt(now_ns);
+  for (Entry& e : entries_) {
+    e.fast /= scale.fast;
+    e.slow /= scale.slow;
+  }
+  epoch_ns_ = now_ns;
+  scale_cache_.valid = false;
+}
+
+HeatMap::Scale HeatMap::growthAt(uint64_t now_ns) {
+  if (entries_.empty()) {
+    epoch_ns_ = now_ns;
+    scale_cache_.valid = false;
+  }
+  Scale scale = scaleAt(now_ns);
+  if (scale.fast > 0x1p200 || scale.slow > 0x1p200) {
+    rebase(now_ns);
+    scale = scaleAt(now_ns);
+  }
+  return scale;
 }
 
 void HeatMap::erase(size_t i) {
@@ -84,49 +112,42 @@ void HeatMap::erase(size_t i) {
 void HeatMap::evictOne() {
   // The coldest of a few sampled entries; heat compared at each entry's own
   // last update is not enough, so compare at the newest of the sampled times.
+  // Stored scores share one epoch, so they compare without decaying.
+  const Scale scale = scale_cache_.valid ? scale_cache_ : scaleAt(epoch_ns_);
   size_t best = 0;
   double best_heat = 0;
-  uint64_t now = 0;
-  std::vector<size_t> picks;
-  picks.reserve(config_.eviction_samples);
   for (unsigned s = 0; s < config_.eviction_samples; ++s) {
     const size_t i = static_cast<size_t>(nextRandom() % entries_.size());
-    picks.push_back(i);
-    now = std::max(now, entries_[i].last_ns);
-  }
-  bool first = true;
-  for (size_t i : picks) {
-    Entry e = entries_[i];
-    decay(e, now);
-    const double h = std::max(e.fast, e.slow) / static_cast<double>(e.pages);
-    if (first || h < best_heat) {
+    const Entry& e = entries_[i];
+    const double h =
+        std::max(e.fast / scale.fast, e.slow / scale.slow) / static_cast<double>(e.pages);
+    if (s == 0 || h < best_heat) {
       best = i;
       best_heat = h;
-      first = false;
     }
   }
   erase(best);
   ++evictions_;
 }
 
-HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages, uint64_t now_ns) {
+HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
   if (auto it = index_.find(key); it != index_.end()) {
     Entry& e = entries_[it->second];
-    decay(e, now_ns);
     e.pages = pages;
     return e;
   }
   if (entries_.size() >= config_.max_entries) evictOne();
-  entries_.push_back(Entry{key, pages, now_ns, 0.0, 0.0});
+  entries_.push_back(Entry{key, pages, 0.0, 0.0});
   index_.emplace(key, static_cast<uint32_t>(entries_.size() - 1));
   return entries_.back();
 }
 
 void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t now_ns) {
-  Entry& e = touch(Key{pid, address >> config_.page_shift}, 1, now_ns);
+  const Scale scale = growthAt(now_ns);
+  Entry& e = touch(Key{pid, address >> config_.page_shift}, 1);
   const double w = static_cast<double>(weight);
-  e.fast += w * fast_lambda_;
-  e.slow += w * slow_lambda_;
+  e.fast += w * fast_lambda_ * scale.fast;
+  e.slow += w * slow_lambda_ * scale.slow;
 }
 
 void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_accesses,
@@ -135,20 +156,21 @@ void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_acc
   const uint64_t first = start >> config_.page_shift;
   const uint64_t last = (end - 1) >> config_.page_shift;
   const uint64_t pages = last - first + 1;
+  const Scale scale = growthAt(now_ns);
   const double w = static_cast<double>(nr_accesses);
   if (pages <= config_.max_region_pages) {
     for (uint64_t p = first; p <= last; ++p) {
-      Entry& e = touch(Key{pid, p}, 1, now_ns);
-      e.fast += w * fast_lambda_;
-      e.slow += w * slow_lambda_;
+      Entry& e = touch(Key{pid, p}, 1);
+      e.fast += w * fast_lambda_ * scale.fast;
+      e.slow += w * slow_lambda_ * scale.slow;
     }
     return;
   }
   // One spanning entry; scores are per page (heat is a per-page rate), the
   // entry's pages count toward capacity.
-  Entry& e = touch(Key{pid, first}, pages, now_ns);
-  e.fast += w * fast_lambda_;
-  e.slow += w * slow_lambda_;
+  Entry& e = touch(Key{pid, first}, pages);
+  e.fast += w * fast_lambda_ * scale.fast;
+  e.slow += w * slow_lambda_ * scale.slow;
 }
 
 const HeatMap::Entry* HeatMap::find(pid_t pid, uint64_t page) const {
@@ -158,22 +180,26 @@ const HeatMap::Entry* HeatMap::find(pid_t pid, uint64_t page) const {
 
 double HeatMap::fastHeat(pid_t pid, uint64_t page, uint64_t now_ns) const {
   const Entry* p = find(pid, page);
-  if (!p) return 0;
-  Entry e = *p;
-  decay(e, now_ns);
-  return e.fast;
+  return p ? p->fast / scaleAt(now_ns).fast : 0;
 }
 
 double HeatMap::slowHeat(pid_t pid, uint64_t page, uint64_t now_ns) const {
   const Entry* p = find(pid, page);
-  if (!p) return 0;
-  Entry e = *p;
-  decay(e, now_ns);
-  return e.slow;
+  return p ? p->slow / scaleAt(now_ns).slow : 0;
 }
 
 double HeatMap::heat(pid_t pid, uint64_t page, uint64_t now_ns) const {
   return std::max(fastHeat(pid, page, now_ns), slowHeat(pid, page, now_ns));
+}
+
+std::vector<PageRef> HeatMap::snapshot(uint64_t now_ns) const {
+  const Scale scale = scaleAt(now_ns);
+  std::vector<PageRef> out;
+  out.reserve(entries_.size());
+  for (const Entry& e : entries_)
+    out.push_back(
+        {e.key.pid, e.key.page, e.pages, std::max(e.fast / scale.fast, e.slow / scale.slow)});
+  return out;
 }
 
 void HeatMap::setLabel(pid_t pid, std::string label) {
@@ -208,10 +234,11 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   // Heats at now, and the page-weighted histogram.
   std::vector<double> heats(entries_.size());
   std::vector<uint64_t> hist(kBuckets, 0);
+  const Scale scale = scaleAt(now_ns);
+  const double fast_decay = 1.0 / scale.fast, slow_decay = 1.0 / scale.slow;
   for (size_t i = 0; i < entries_.size(); ++i) {
-    Entry e = entries_[i];
-    decay(e, now_ns);
-    heats[i] = std::max(e.fast, e.slow);
+    const Entry& e = entries_[i];
+    heats[i] = std::max(e.fast * fast_decay, e.slow * slow_decay);
     if (heats[i] >= in.min_hot_heat) hist[static_cast<size_t>(bucketOf(heats[i]))] += e.pages;
   }
 
@@ -267,20 +294,25 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   }
 
   // Promotions fill the room above watermark + headroom; beyond it, a
-  // candidate displaces the coldest not-hot fast page (warm band included)
-  // only if it beats that page's heat by the benefit margin.
+  // candidate displaces the coldest not-hot fast page (cold pages left after
+  // the pressure pass first, then the warm band) only if it beats that page's
+  // heat by the benefit margin.
+  std::vector<PageRef> displaceable(cold.begin() + static_cast<std::ptrdiff_t>(plan.demote.size()),
+                                    cold.end());
+  displaceable.insert(displaceable.end(), warm.begin(), warm.end());
+  sortRefs(displaceable, false);
   uint64_t room = free_after > keep_free ? free_after - keep_free : 0;
   uint64_t promote_budget = in.promote_budget_pages;
-  size_t next_warm = 0;
+  size_t next_out = 0;
   for (const PageRef& c : candidates) {
     if (c.pages > promote_budget) break;
-    while (c.pages > room && next_warm < warm.size() &&
-           c.heat >= in.benefit_margin * warm[next_warm].heat &&
-           warm[next_warm].pages <= demote_budget) {
-      plan.demote.push_back(warm[next_warm]);
-      demote_budget -= warm[next_warm].pages;
-      room += warm[next_warm].pages;
-      ++next_warm;
+    while (c.pages > room && next_out < displaceable.size() &&
+           c.heat >= in.benefit_margin * displaceable[next_out].heat &&
+           displaceable[next_out].pages <= demote_budget) {
+      plan.demote.push_back(displaceable[next_out]);
+      demote_budget -= displaceable[next_out].pages;
+      room += displaceable[next_out].pages;
+      ++next_out;
     }
     if (c.pages > room) break;
     plan.promote.push_back(c);

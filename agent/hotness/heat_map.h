@@ -2,8 +2,9 @@
 // capacity-fitted classification that turns heat into a promote/demote plan.
 // Pure: no OS calls; every time is passed in (nanoseconds, any monotonic clock).
 //
-// Heat. Each entry keeps two exponentially cooled scores, updated lazily
-// (value * 2^(-dt / half_life) on touch or read). An access of weight w adds
+// Heat. Each entry keeps two exponentially cooled scores (value *
+// 2^(-dt / half_life)), stored scaled to one shared epoch so that cooling is
+// one factor for the whole map, not an exp per entry. An access of weight w adds
 // w * ln2 / half_life to each score, so a score estimates the access rate
 // (weight per second) over its half-life: a steady rate r gives r on both
 // scales, a short burst is large on the fast scale only. The combined heat is
@@ -126,6 +127,10 @@ class HeatMap {
 
   Plan classify(const ClassifyInput& in, const Locator& onFast, uint64_t now_ns) const;
 
+  // Every entry with its heat at now_ns, in no particular order (for looking
+  // up where the pages are before classify()).
+  std::vector<PageRef> snapshot(uint64_t now_ns) const;
+
   uint64_t entries() const { return entries_.size(); }
   uint64_t evictions() const { return evictions_; }
   uint64_t bytes() const;           // memory held by the map, estimated
@@ -144,13 +149,19 @@ class HeatMap {
   struct Entry {
     Key key;
     uint64_t pages;
-    uint64_t last_ns;
-    double fast;
+    double fast;  // scaled to epoch_ns_ (see scaleAt)
     double slow;
   };
+  struct Scale {
+    uint64_t now_ns = 0;
+    double fast = 1, slow = 1;  // 2^((now - epoch) / half-life) per scale
+    bool valid = false;
+  };
 
-  Entry& touch(Key key, uint64_t pages, uint64_t now_ns);
-  void decay(Entry& e, uint64_t now_ns) const;
+  Entry& touch(Key key, uint64_t pages);
+  Scale scaleAt(uint64_t now_ns) const;
+  Scale growthAt(uint64_t now_ns);  // scaleAt, rebasing first when factors grow large
+  void rebase(uint64_t now_ns);
   const Entry* find(pid_t pid, uint64_t page) const;
   void evictOne();
   void erase(size_t index);
@@ -163,6 +174,8 @@ class HeatMap {
   std::unordered_map<Key, uint32_t, KeyHash> index_;
   std::unordered_map<pid_t, std::string> labels_;
   uint64_t rng_;
+  uint64_t epoch_ns_ = 0;
+  mutable Scale scale_cache_;
   uint64_t evictions_ = 0;
 };
 

@@ -253,6 +253,50 @@ TEST(HeatMap, ColdPagesLeaveOnlyUnderPressure) {
   EXPECT_EQ(plan.demote[0].page, 50u);
 }
 
+TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {
+  // The fast tier is full at its watermark (no pressure) and holds a cold
+  // page: a hot page on the slow tier takes its place, the cold page goes
+  // before any warm one.
+  HeatMap map;
+  for (uint64_t p = 0; p < 8; ++p)
+    map.addAccess(1, addr(p), 100, 0);  // hot, on fast
+  map.addAccess(1, addr(40), 10, 0);    // warm band, on fast
+  map.addAccess(1, addr(50), 1, 0);     // cold, on fast
+  map.addAccess(1, addr(60), 100, 0);   // hot, on slow
+  ClassifyInput in;
+  in.capacity_pages = 10;
+  in.fast_free_pages = 2;
+  in.low_watermark_pages = 2;
+  auto onFast = [](pid_t, uint64_t page) { return page != 60; };
+  const Plan plan = map.classify(in, onFast, 0);
+  ASSERT_EQ(plan.promote.size(), 1u);
+  EXPECT_EQ(plan.promote[0].page, 60u);
+  ASSERT_EQ(plan.demote.size(), 1u);
+  EXPECT_EQ(plan.demote[0].page, 50u);
+}
+
+TEST(HeatMap, HeatSurvivesEpochRebase) {
+  // Scores are stored against a shared epoch that moves when the scale
+  // factors grow large (every few hundred half-lives); heat must not jump.
+  Config c;
+  c.fast_half_life_s = 0.01;
+  HeatMap map(c);
+  map.addAccess(1, addr(1), 1000, 0);
+  uint64_t t = 0;
+  for (int i = 0; i < 400; ++i, t += kSec / 100)  // 4 s = 400 fast half-lives
+    map.addAccess(1, addr(2), 1, t);
+  const double slow = map.slowHeat(1, 1, t);
+  EXPECT_NEAR(
+      slow, 1000 * std::log(2.0) / 60.0 * std::exp2(-(static_cast<double>(t) * 1e-9) / 60.0), 1e-9);
+  EXPECT_GT(map.fastHeat(1, 2, t), 0.0);
+  EXPECT_TRUE(std::isfinite(map.fastHeat(1, 2, t)));
+  // One access per half-life, read one half-life after the last: the
+  // geometric series gives w * ln2 / half_life * (1/2) / (1 - 1/2) = 100 ln2.
+  EXPECT_NEAR(map.fastHeat(1, 2, t), 100.0 * std::log(2.0), 1e-6);
+  const auto pages = map.snapshot(t);
+  ASSERT_EQ(pages.size(), 2u);
+}
+
 TEST(HeatMap, BudgetsCapTheLists) {
   HeatMap map;
   for (uint64_t p = 0; p < 100; ++p)
