@@ -1,0 +1,466 @@
+// The engine: one reserved range per tier (a slot of one big reservation, so
+// a block's tier is (p - base) >> shift), bound once with mbind; a private
+// jemalloc with extent hooks that hand out that range; an explicit jemalloc
+// thread cache per (thread, tier). Why each choice: docs/libtier.md, Engine.
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_internal.h"
+
+// The private jemalloc's compile-time options (its weak tierje_malloc_conf):
+// one automatic arena (only jemalloc's own bookkeeping uses it), no
+// background threads, sizes up to 64 KiB in the thread caches.
+extern "C" {
+extern const char* tierje_malloc_conf;
+const char* tierje_malloc_conf =
+    "narenas:1,background_thread:false,oversize_threshold:0,tcache_max:65536";
+}
+
+namespace tier::alloc {
+
+constinit Engine g_engine;
+
+namespace {
+
+constexpr int kMpolPreferred = 1;
+constexpr int kMpolPreferredMany = 5;  // Linux 5.15
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kGiB = 1ull << 30;
+constexpr uintptr_t kHugePage = 2 * kMiB;
+constexpr int64_t kFoldBytes = 64 * 1024;
+constexpr uint32_t kFoldAllocations = 64;
+constexpr uint64_t kFullBackoffNs = 200'000'000;
+
+enum class Phase : uint8_t { kFresh, kLive, kDead };
+
+// Per thread: the jemalloc flags (arena | explicit tcache) of each tier, 0
+// until the thread first uses the tier, and statistics not yet folded.
+struct ThreadState {
+  int flags[kMaxTiers];
+  int64_t pending_bytes[kMaxTiers];
+  uint32_t pending_allocations[kMaxTiers];
+  Phase phase;
+  bool in_init;
+  bool force_growth;  // every tier refused: grow past the headroom
+};
+__thread ThreadState t_thread __attribute__((tls_model("initial-exec")));
+
+struct Chooser {
+  tier_chooser_fn choose;
+  void* ctx;
+};
+constinit Chooser g_choosers[16];
+constinit std::atomic<unsigned> g_chooser_next{0};
+constinit std::atomic<const Chooser*> g_chooser{nullptr};
+
+pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit std::atomic<int> g_init_state{0};  // 0 not yet, 1 ready, < 0 failed with -errno
+pthread_key_t g_thread_key;
+constinit std::atomic<unsigned> g_thread_seq{0};
+
+uint64_t monotonicNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
+uint64_t roundUpPow2(uint64_t v) { return v <= 1 ? 1 : uint64_t{1} << (64 - __builtin_clzll(v - 1)); }
+
+// jemalloc 5.3's size class of a plain (unaligned) request: 8, 16, then four
+// classes per doubling with a 16-byte minimum spacing. Checked against
+// tierje_nallocx by the tests.
+inline size_t sizeClass(size_t size) {
+  if (size <= 8) return 8;
+  if (size <= 16) return 16;
+  unsigned lg = 63u - static_cast<unsigned>(__builtin_clzll(size - 1));
+  size_t delta = lg < 6 ? 16 : size_t{1} << (lg - 2);
+  return (size + delta - 1) & ~(delta - 1);
+}
+
+// Free memory the tier's nodes must keep; below it the tier counts as full.
+uint64_t headroomBytes(uint64_t total) {
+  uint64_t h = total / 64;
+  return h < 16 * kMiB ? 16 * kMiB : h;
+}
+
+bool tierHasRoom(Tier& tier, size_t size) {
+  if (g_engine.count < 2 || t_thread.force_growth) return true;  // nowhere to spill
+  uint64_t now = monotonicNs();
+  if (now < tier.full_until_ns.load(std::memory_order_relaxed)) return false;
+  uint64_t total = nodesMeminfo("/sys", tier.nodes, "MemTotal");
+  uint64_t free_bytes = nodesMeminfo("/sys", tier.nodes, "MemFree");
+  if (total == 0) return true;  // no meminfo: trust the kernel's fallback
+  if (free_bytes >= size + headroomBytes(total)) return true;
+  tier.full_until_ns.store(now + kFullBackoffNs, std::memory_order_relaxed);
+  return false;
+}
+
+// --- extent hooks: jemalloc asks for >= 2 MiB at a time (opt.retain grows
+// geometrically), so each call is at most one mprotect per 2 MiB of growth.
+
+void* hookAlloc(tierje_extent_hooks* hooks, void* new_addr, size_t size, size_t alignment,
+                bool* zero, bool* commit, unsigned) {
+  Tier& tier = *reinterpret_cast<Tier*>(hooks);
+  if (new_addr != nullptr) return nullptr;  // no in-place growth: extents never overlap
+  int saved_errno = errno;
+  if (!tierHasRoom(tier, size)) return nullptr;
+  if (alignment < 4096) alignment = 4096;
+  uintptr_t start, end;
+  uintptr_t current = tier.frontier.load(std::memory_order_relaxed);
+  do {
+    start = (current + alignment - 1) & ~(alignment - 1);
+    end = start + size;
+    if (end < start || end > tier.limit) return nullptr;  // the reserved range is used up
+  } while (!tier.frontier.compare_exchange_weak(current, end, std::memory_order_relaxed));
+  // mprotect keeps the range's mbind policy (same VMA flags: it merges back).
+  if (mprotect(reinterpret_cast<void*>(start), size, PROT_READ | PROT_WRITE) != 0) {
+    errno = saved_errno;
+    return nullptr;
+  }
+  tier.mapped_bytes.fetch_add(size, std::memory_order_relaxed);
+  tier.grow_calls.fetch_add(1, std::memory_order_relaxed);
+  *zero = true;  // never handed out before
+  *commit = true;
+  errno = saved_errno;
+  return reinterpret_cast<void*>(start);
+}
+
+// Opt out: jemalloc keeps the extent (opt.retain) and reuses it on this tier.
+bool hookDalloc(tierje_extent_hooks*, void*, size_t, bool, unsigned) { return true; }
+
+void hookDestroy(tierje_extent_hooks*, void* addr, size_t size, bool, unsigned) {
+  madvise(addr, size, MADV_DONTNEED);
+}
+
+bool hookCommit(tierje_extent_hooks*, void*, size_t, size_t, size_t, unsigned) { return false; }
+bool hookDecommit(tierje_extent_hooks*, void*, size_t, size_t, size_t, unsigned) { return true; }
+
+// MADV_DONTNEED keeps the VMA and so its policy; a remap would drop it.
+bool hookPurge(tierje_extent_hooks*, void* addr, size_t, size_t offset, size_t length, unsigned) {
+  int saved_errno = errno;
+  bool failed = madvise(static_cast<char*>(addr) + offset, length, MADV_DONTNEED) != 0;
+  errno = saved_errno;
+  return failed;
+}
+
+bool hookSplit(tierje_extent_hooks*, void*, size_t, size_t, size_t, bool, unsigned) {
+  return false;
+}
+bool hookMerge(tierje_extent_hooks*, void*, size_t, void*, size_t, bool, unsigned) {
+  return false;
+}
+
+// --- set-up
+
+long mbindRange(uintptr_t start, size_t length, int mode, NodeMask nodes) {
+  unsigned long mask[1] = {nodes};
+  return syscall(SYS_mbind, start, length, mode, mask, kMaxNodes + 1, 0);
+}
+
+// PREFERRED(_MANY), not BIND: an exhausted BIND node means the OOM killer
+// for the program, while PREFERRED lets the kernel fall back page by page;
+// the engine keeps pages on the tier by refusing growth below a headroom.
+bool bindTier(const Tier& tier) {
+  size_t length = tier.limit - tier.base;
+  if (__builtin_popcountll(tier.nodes) > 1 &&
+      mbindRange(tier.base, length, kMpolPreferredMany, tier.nodes) == 0)
+    return true;
+  NodeMask first = tier.nodes & (~tier.nodes + 1);
+  return mbindRange(tier.base, length, kMpolPreferred, first) == 0;
+}
+
+bool createArenas(Tier& tier, int narenas) {
+  tier.hooks = {hookAlloc, hookDalloc,   hookDestroy, hookCommit, hookDecommit,
+                nullptr,   hookPurge,    hookSplit,   hookMerge};
+  tierje_arena_config config{&tier.hooks, false};  // metadata from mmap: DRAM, not the tier
+  for (int i = 0; i < narenas; ++i) {
+    unsigned index;
+    size_t length = sizeof index;
+    if (tierje_mallctl("experimental.arenas_create_ext", &index, &length, &config,
+                       sizeof config) != 0)
+      return i > 0;
+    tier.arenas[tier.narenas++] = index;
+  }
+  return true;
+}
+
+void foldThread(ThreadState& ts, int rank) {
+  Tier& tier = g_engine.tiers[rank];
+  tier.allocated_bytes.fetch_add(ts.pending_bytes[rank], std::memory_order_relaxed);
+  tier.allocations.fetch_add(ts.pending_allocations[rank], std::memory_order_relaxed);
+  ts.pending_bytes[rank] = 0;
+  ts.pending_allocations[rank] = 0;
+}
+
+void threadExit(void*) {
+  ThreadState& ts = t_thread;
+  for (int rank = 0; rank < g_engine.count; ++rank) {
+    foldThread(ts, rank);
+    if (ts.flags[rank] == 0) continue;
+    unsigned tcache = static_cast<unsigned>(((ts.flags[rank] >> 8) & 0xfff) - 2);
+    ts.flags[rank] = 0;
+    tierje_mallctl("tcache.destroy", nullptr, nullptr, &tcache, sizeof tcache);
+  }
+  ts.phase = Phase::kDead;
+}
+
+int setUp() {
+  TierLayout layout;
+  const char* override_text = getenv("LIBTIER_TIERS");
+  if (override_text == nullptr || !parseTierOverride(override_text, &layout)) {
+    // A bad override is the shim's to report (it reads the same variable).
+    int rc = discoverTiers("/sys", &layout);
+    if (rc != 0) {
+      layout = TierLayout{};
+      layout.count = 1;
+      layout.nodes[0] = 1;  // no sysfs: one tier, the kernel's default placement
+    }
+  }
+  Engine& e = g_engine;
+  uint64_t slot = 4 * kGiB;
+  for (int r = 0; r < layout.count; ++r) {
+    uint64_t capacity = nodesMeminfo("/sys", layout.nodes[r], "MemTotal");
+    uint64_t wanted = roundUpPow2(2 * capacity);
+    if (wanted > slot) slot = wanted;
+  }
+  if (slot > (4096 * kGiB)) slot = 4096 * kGiB;
+  size_t total = static_cast<size_t>(slot) * static_cast<size_t>(layout.count);
+  void* raw = mmap(nullptr, total + kHugePage, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return -errno;
+  uintptr_t base = (reinterpret_cast<uintptr_t>(raw) + kHugePage - 1) & ~(kHugePage - 1);
+  if (base != reinterpret_cast<uintptr_t>(raw))
+    munmap(raw, base - reinterpret_cast<uintptr_t>(raw));
+  uintptr_t raw_end = reinterpret_cast<uintptr_t>(raw) + total + kHugePage;
+  if (raw_end > base + total) munmap(reinterpret_cast<void*>(base + total), raw_end - base - total);
+
+  long cpus = sysconf(_SC_NPROCESSORS_CONF);
+  int narenas = cpus < 1 ? 1 : (cpus > kMaxArenasPerTier ? kMaxArenasPerTier : int(cpus));
+  for (int n = 0; n < kMaxNodes; ++n) e.rank_of_node[n] = -1;
+  int usable = 0;
+  for (int r = 0; r < layout.count; ++r) {
+    Tier& tier = e.tiers[r];
+    tier.rank = r;
+    tier.nodes = layout.nodes[r];
+    tier.base = base + static_cast<uintptr_t>(slot) * static_cast<uintptr_t>(r);
+    tier.limit = tier.base + slot;
+    tier.frontier.store(tier.base, std::memory_order_relaxed);
+    // An unbindable tier (a node gone) is left out: requests for it spill.
+    tier.usable = (bindTier(tier) || layout.count == 1) && createArenas(tier, narenas);
+    if (tier.usable) ++usable;
+    for (int n = 0; n < kMaxNodes; ++n)
+      if (tier.nodes & (NodeMask{1} << n)) e.rank_of_node[n] = static_cast<int8_t>(r);
+  }
+  if (usable == 0) return -ENOMEM;
+  e.count = layout.count;
+  e.shift = static_cast<unsigned>(__builtin_ctzll(slot));
+  e.end = base + total;
+  e.base = base;  // last: rankOfAddress is valid once base and end are
+  if (pthread_key_create(&g_thread_key, threadExit) != 0) return -EAGAIN;
+  pthread_atfork(tier_engine_atfork_prepare, tier_engine_atfork_parent, tier_engine_atfork_child);
+  return 0;
+}
+
+}  // namespace
+
+int ensureInit() {
+  int state = g_init_state.load(std::memory_order_acquire);
+  if (state != 0) return state;
+  tier_engine_init();
+  return g_init_state.load(std::memory_order_acquire);
+}
+
+namespace {
+
+// Slow path of a thread's first use of a tier: its explicit tcache and arena.
+int threadFlags(int rank) {
+  ThreadState& ts = t_thread;
+  Tier& tier = g_engine.tiers[rank];
+  if (!tier.usable) return 0;
+  unsigned seq = g_thread_seq.fetch_add(1, std::memory_order_relaxed);
+  int arena = tierjeArena(tier.arenas[seq % static_cast<unsigned>(tier.narenas)]);
+  if (ts.phase == Phase::kDead) return arena | tierjeTcache(static_cast<unsigned>(-1));
+  unsigned tcache;
+  size_t length = sizeof tcache;
+  if (tierje_mallctl("tcache.create", &tcache, &length, nullptr, 0) != 0)
+    return arena | tierjeTcache(static_cast<unsigned>(-1));
+  if (ts.phase == Phase::kFresh) {
+    ts.phase = Phase::kLive;
+    pthread_setspecific(g_thread_key, &ts);  // non-NULL: threadExit runs
+  }
+  ts.flags[rank] = arena | tierjeTcache(tcache);
+  return ts.flags[rank];
+}
+
+inline void account(ThreadState& ts, int rank, int64_t bytes, uint32_t allocations) {
+  ts.pending_bytes[rank] += bytes;
+  ts.pending_allocations[rank] += allocations;
+  if (ts.pending_allocations[rank] >= kFoldAllocations || ts.pending_bytes[rank] >= kFoldBytes ||
+      ts.pending_bytes[rank] <= -kFoldBytes)
+    foldThread(ts, rank);
+}
+
+}  // namespace
+
+// The engine's allocation entry points, shared with api.cpp.
+void* allocateOn(int rank, size_t size, int extra_flags) {
+  ThreadState& ts = t_thread;
+  int flags = ts.flags[rank];
+  if (__builtin_expect(flags == 0, 0)) {
+    flags = threadFlags(rank);
+    if (flags == 0) return nullptr;
+  }
+  void* block = tierje_mallocx(size == 0 ? 1 : size, flags | extra_flags);
+  if (__builtin_expect(block == nullptr, 0)) return nullptr;
+  size_t usable = (extra_flags & 0x3f) == 0 ? sizeClass(size) : tierje_sallocx(block, 0);
+  account(ts, rank, static_cast<int64_t>(usable), 1);
+  return block;
+}
+
+void* allocateSpilling(int rank, size_t size, int extra_flags) {
+  const int count = g_engine.count;
+  for (int pass = 0; pass < 2; ++pass) {
+    t_thread.force_growth = pass == 1;
+    // The requested tier, then the next ones down, then the next ones up.
+    for (int step = 0; step < count; ++step) {
+      int below = count - 1 - rank;
+      int r = step <= below ? rank + step : rank - (step - below);
+      void* block = allocateOn(r, size, extra_flags);
+      if (block == nullptr) continue;
+      t_thread.force_growth = false;
+      if (r != rank) g_engine.tiers[r].spilled_in.fetch_add(1, std::memory_order_relaxed);
+      return block;
+    }
+  }
+  t_thread.force_growth = false;
+  errno = ENOMEM;
+  return nullptr;
+}
+
+void freeOn(int rank, void* block, size_t usable) {
+  ThreadState& ts = t_thread;
+  int flags = ts.flags[rank];
+  if (__builtin_expect(flags == 0, 0)) {
+    flags = threadFlags(rank);
+    if (flags == 0) flags = tierjeTcache(static_cast<unsigned>(-1));
+  }
+  tierje_sdallocx(block, usable, flags & 0xfff00);  // the tcache; arena bits mean nothing here
+  account(ts, rank, -static_cast<int64_t>(usable), 0);
+}
+
+int resolveRank(tier_where_t where, size_t size) {
+  const int count = g_engine.count;
+  if (where == TIER_DEFAULT) {
+    const Chooser* chooser = g_chooser.load(std::memory_order_acquire);
+    if (chooser == nullptr) return 0;
+    int r = chooser->choose(size, chooser->ctx);
+    return r < 0 ? 0 : (r >= count ? count - 1 : r);
+  }
+  if (where >= 0 && where < TIER_FAR) return where < count ? where : count - 1;
+  if (where == TIER_FAR) return count > 1 ? 1 : 0;
+  if ((where & ~0xffff) == TIER_NODE(0)) {
+    int node = where & 0xffff;
+    if (node >= kMaxNodes) return -1;
+    int r = g_engine.rank_of_node[node];
+    return r >= 0 ? r : 0;  // a node without memory here: the fastest tier serves
+  }
+  return -1;
+}
+
+void* allocateWhere(tier_where_t where, size_t size, int extra_flags) {
+  if (__builtin_expect(g_init_state.load(std::memory_order_acquire) != 1, 0) &&
+      ensureInit() != 1) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  int rank = resolveRank(where, size);
+  if (rank < 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  void* block = allocateOn(rank, size, extra_flags);
+  return block != nullptr ? block : allocateSpilling(rank, size, extra_flags);
+}
+
+size_t usableOf(const void* block) { return tierje_sallocx(block, 0); }
+
+int allocateOnFlags(int rank) {
+  int flags = t_thread.flags[rank];
+  return flags != 0 ? flags : threadFlags(rank);
+}
+
+void accountResize(int rank, int64_t delta_bytes, bool moved) {
+  account(t_thread, rank, delta_bytes, moved ? 1 : 0);
+}
+
+}  // namespace tier::alloc
+
+using namespace tier::alloc;
+
+extern "C" {
+
+int tier_engine_init(void) {
+  int state = g_init_state.load(std::memory_order_acquire);
+  if (state != 0) return state == 1 ? 0 : state;
+  if (t_thread.in_init) return -EDEADLK;  // called back from inside set-up
+  pthread_mutex_lock(&g_init_lock);
+  state = g_init_state.load(std::memory_order_relaxed);
+  if (state == 0) {
+    t_thread.in_init = true;
+    int rc = setUp();
+    t_thread.in_init = false;
+    state = rc == 0 ? 1 : rc;
+    g_init_state.store(state, std::memory_order_release);
+  }
+  pthread_mutex_unlock(&g_init_lock);
+  return state == 1 ? 0 : state;
+}
+
+int tier_engine_ready(void) { return g_init_state.load(std::memory_order_relaxed) == 1; }
+
+void tier_engine_set_chooser(tier_chooser_fn choose, void* ctx) {
+  if (choose == nullptr) {
+    g_chooser.store(nullptr, std::memory_order_release);
+    return;
+  }
+  // A fresh slot each time, so a reader never sees a half-written pair.
+  Chooser& slot = g_choosers[g_chooser_next.fetch_add(1) % 16];
+  slot.choose = choose;
+  slot.ctx = ctx;
+  g_chooser.store(&slot, std::memory_order_release);
+}
+
+int tier_engine_owns(const void* block) { return rankOfAddress(block) >= 0; }
+
+size_t tier_engine_usable_size(const void* block) {
+  return rankOfAddress(block) >= 0 ? usableOf(block) : 0;
+}
+
+void tier_engine_free_sized(void* block, size_t size) {
+  int rank = rankOfAddress(block);
+  if (rank < 0) return;
+  freeOn(rank, block, sizeClass(size));
+}
+
+void tier_engine_atfork_prepare(void) { pthread_mutex_lock(&g_init_lock); }
+void tier_engine_atfork_parent(void) { pthread_mutex_unlock(&g_init_lock); }
+void tier_engine_atfork_child(void) { pthread_mutex_unlock(&g_init_lock); }
+
+void tier_engine_flush_thread_stats(void) {
+  for (int rank = 0; rank < g_engine.count; ++rank) foldThread(t_thread, rank);
+}
+
+int tier_engine_rank_of_node(int node) {
+  if (ensureInit() != 1 || node < 0 || node >= kMaxNodes) return -1;
+  return g_engine.rank_of_node[node];
+}
+
+}  // extern "C"
