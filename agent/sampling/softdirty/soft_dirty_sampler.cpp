@@ -8,8 +8,8 @@
 #include <array>
 #include <cerrno>
 #include <climits>
-#include <optional>
 #include <cmath>
+#include <optional>
 #include <span>
 #include <utility>
 
@@ -22,8 +22,7 @@ constexpr uint64_t kPresent = 1ULL << 63;
 constexpr uint64_t kSoftDirty = 1ULL << 55;
 constexpr uint64_t kFrameMask = (1ULL << 55) - 1;
 constexpr std::string_view kClearSoftDirty = "4";
-constexpr std::string_view kSpecialMappings[] = {"[vsyscall]", "[vvar]", "[vdso]",
-                                                 "[vvar_vclock]"};
+constexpr std::string_view kSpecialMappings[] = {"[vsyscall]", "[vvar]", "[vdso]", "[vvar_vclock]"};
 
 int64_t readClock(clockid_t clock) {
   timespec ts{};
@@ -183,8 +182,8 @@ void SoftDirtySampler::drop(pid_t pid, const tier::Error& why) {
 tier::Result<void> SoftDirtySampler::setTargets(const std::vector<pid_t>& pids) {
   for (pid_t pid : pids)
     if (pid <= 0)
-      return tier::fail(EINVAL, "soft-dirty target pid " + std::to_string(pid) +
-                                    " is not a process id");
+      return tier::fail(EINVAL,
+                        "soft-dirty target pid " + std::to_string(pid) + " is not a process id");
   std::map<pid_t, Target> next;
   std::string refused;
   int refusal = 0;
@@ -209,7 +208,8 @@ tier::Result<void> SoftDirtySampler::setTargets(const std::vector<pid_t>& pids) 
   }
   targets_ = std::move(next);
   if (!refused.empty())
-    return tier::fail(refusal, "soft-dirty sampling may not read the page tables of pid " + refused);
+    return tier::fail(refusal,
+                      "soft-dirty sampling may not read the page tables of pid " + refused);
   return {};
 }
 
@@ -311,14 +311,14 @@ void SoftDirtySampler::closeWindow(int64_t now, SampleBatch& out) {
   sd_stats_.last_present_pages = counts.present;
   auto was_open = std::chrono::nanoseconds(now - opened_at_);
   sd_stats_.open_seconds += toSeconds(was_open);
+  if (was_open > window_ * 3 / 2) ++sd_stats_.late_windows;
   adaptWindow(counts);
   scheduleRest(now, was_open, open_cpu_seconds_ + close_cpu);
   state_ = State::kResting;
 }
 
-SoftDirtySampler::ReadOutcome SoftDirtySampler::readTarget(pid_t pid, int64_t now,
-                                                          SampleBatch& out, WindowCounts& counts,
-                                                          tier::Error& why) {
+SoftDirtySampler::ReadOutcome SoftDirtySampler::readTarget(pid_t pid, int64_t now, SampleBatch& out,
+                                                           WindowCounts& counts, tier::Error& why) {
   auto classify = [&](tier::Error error) {
     why = aboutPid(pid, error);
     return isGone(error.errnum) || isRefusal(error.errnum) ? ReadOutcome::kDropped

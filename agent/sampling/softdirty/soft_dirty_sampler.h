@@ -72,16 +72,17 @@ struct SoftDirtyOptions {
 };
 
 struct SoftDirtyStats {
-  uint64_t windows = 0;          // windows opened and read
-  uint64_t target_windows = 0;   // pid x window pairs read
-  uint64_t vanished = 0;         // pids dropped because they exited
-  uint64_t refused = 0;          // pids dropped on EPERM/EACCES
+  uint64_t windows = 0;         // windows opened and read
+  uint64_t target_windows = 0;  // pid x window pairs read
+  uint64_t vanished = 0;        // pids dropped because they exited
+  uint64_t refused = 0;         // pids dropped on EPERM/EACCES
   uint64_t saturated_windows = 0, sparse_windows = 0;
+  uint64_t late_windows = 0;  // read more than 1.5 windows after opening (poll came late)
   uint64_t last_dirty_pages = 0, last_present_pages = 0;  // over every target, last window
-  double window_seconds = 0;           // the next window's length
-  double last_rest_seconds = 0;        // rest before the next window
-  double last_cycle_cpu_seconds = 0;   // clear_refs + reads of the last window
-  double open_seconds = 0;             // total time windows were open
+  double window_seconds = 0;                              // the next window's length
+  double last_rest_seconds = 0;                           // rest before the next window
+  double last_cycle_cpu_seconds = 0;                      // clear_refs + reads of the last window
+  double open_seconds = 0;                                // total time windows were open
 };
 
 // Whether pagemap bit 55 is worth reading in /proc/<pid>/maps entry `entry`:

@@ -75,9 +75,11 @@ TEST(SoftDirtyLive, ProbeAgreesWithTheKernelConfig) {
 
 // A child with `pages` private pages (no THP: a huge page would be dirty as a
 // whole), all written once. On command it writes the pages with
-// index % 4 == round % 4, reads every other one, and answers.
+// index % 4 == round % 4 and reads every other one (kAll: writes them all,
+// kIdle: touches nothing), and answers with the time its loop took.
 class WriterChild {
  public:
+  static constexpr unsigned char kAll = 0xff, kIdle = 0xfe;
   explicit WriterChild(size_t pages) : pages_(pages) {
     int to_child[2], to_parent[2];
     if (::pipe(to_child) != 0 || ::pipe(to_parent) != 0) return;
@@ -86,8 +88,8 @@ class WriterChild {
     if (pid_ == 0) {
       ::close(to_child[1]);
       ::close(to_parent[0]);
-      void* mapped = ::mmap(nullptr, pages * page, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      void* mapped =
+          ::mmap(nullptr, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (mapped == MAP_FAILED) ::_exit(1);
       ::madvise(mapped, pages * page, MADV_NOHUGEPAGE);
       auto* bytes = static_cast<volatile char*>(mapped);
@@ -97,15 +99,20 @@ class WriterChild {
       if (::write(to_parent[1], &address, sizeof(address)) != sizeof(address)) ::_exit(1);
       unsigned char round;
       while (::read(to_child[0], &round, 1) == 1) {
+        timespec begin{}, end{};
+        ::clock_gettime(CLOCK_MONOTONIC, &begin);
         int sum = 0;
-        for (size_t i = 0; i < pages; ++i) {
-          if (i % 4 == round % 4)
+        for (size_t i = 0; i < pages && round != kIdle; ++i) {
+          if (round == kAll || i % 4 == round % 4)
             bytes[i * page] = static_cast<char>(round);
           else
             sum += bytes[i * page];
         }
-        unsigned char done = static_cast<unsigned char>(sum);
-        if (::write(to_parent[1], &done, 1) != 1) ::_exit(1);
+        ::clock_gettime(CLOCK_MONOTONIC, &end);
+        uint64_t took = static_cast<uint64_t>((end.tv_sec - begin.tv_sec) * 1'000'000'000 +
+                                              (end.tv_nsec - begin.tv_nsec)) +
+                        static_cast<uint64_t>(sum & 0);
+        if (::write(to_parent[1], &took, sizeof(took)) != sizeof(took)) ::_exit(1);
       }
       ::_exit(0);
     }
@@ -123,9 +130,12 @@ class WriterChild {
       ::waitpid(pid_, nullptr, 0);
     }
   }
-  bool round(unsigned char r) const {
-    unsigned char done;
-    return ::write(command_, &r, 1) == 1 && ::read(answer_, &done, 1) == 1;
+  // The child's loop time in ns, or nullopt when it did not answer.
+  std::optional<uint64_t> round(unsigned char r) const {
+    uint64_t took = 0;
+    if (::write(command_, &r, 1) != 1 || ::read(answer_, &took, sizeof(took)) != sizeof(took))
+      return std::nullopt;
+    return took;
   }
   pid_t pid() const { return pid_; }
   uint64_t base() const { return base_; }
@@ -186,8 +196,8 @@ TEST(SoftDirtyLive, ReportsTheWrittenPagesAndNoneOfTheReadOnes) {
   EXPECT_GT(sampler->stats().cpu_seconds, 0);
   std::printf("soft-dirty live: %zu pages, last window %" PRIu64 " dirty of %" PRIu64
               " present (all mappings), CPU %.3f ms per cycle, %.3f ms total over 4 windows\n",
-              kPages, sd.last_dirty_pages, sd.last_present_pages,
-              sd.last_cycle_cpu_seconds * 1e3, sampler->stats().cpu_seconds * 1e3);
+              kPages, sd.last_dirty_pages, sd.last_present_pages, sd.last_cycle_cpu_seconds * 1e3,
+              sampler->stats().cpu_seconds * 1e3);
 }
 
 // Needs no soft-dirty support: clear_refs "4" is accepted either way.
@@ -253,6 +263,58 @@ TEST(SoftDirtyLive, AnotherUsersProcessIsRefusedByPid) {
         std::_Exit(named && permission && own_kept ? 0 : 5);
       },
       ::testing::ExitedWithCode(0), "may not read the page tables of pid 1 ");
+}
+
+// The window adapts to what the kernel reports: every page of a 16 MiB region
+// written halves it, a quarter keeps it, nothing written lengthens it. Prints
+// the cost: CPU per cycle, and the child's write pass with and without an
+// open window (each first write in a window takes a write-protect fault).
+TEST(SoftDirtyLive, TheWindowFollowsSaturationAndTheCostIsMeasured) {
+  if (auto probed = probeLive(); !probed) GTEST_SKIP() << probed.error().message();
+  constexpr size_t kPages = 4096;
+  WriterChild child(kPages);
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_NE(child.base(), 0u);
+  int64_t now = 0;
+  Clocks clocks = Clocks::system();
+  clocks.monotonic_ns = [&now] { return now; };
+  auto sampler = SoftDirtySampler::open("/proc", {}, clocks);
+  ASSERT_TRUE(sampler) << sampler.error().message();
+  ASSERT_TRUE(sampler->setTargets({child.pid()}));
+  ASSERT_TRUE(sampler->start());
+
+  auto window = [&](unsigned char what, std::optional<uint64_t>& took) {
+    SampleBatch batch;
+    now = sampler->nextPollAt();
+    EXPECT_TRUE(sampler->poll(batch));
+    EXPECT_TRUE(sampler->windowOpen());
+    took = child.round(what);
+    now += sampler->window().count();
+    EXPECT_TRUE(sampler->poll(batch));
+    EXPECT_FALSE(sampler->windowOpen());
+    return child.pagesIn(batch).size();
+  };
+  std::optional<uint64_t> open_pass, closed_pass, ignored;
+  EXPECT_EQ(sampler->window(), std::chrono::milliseconds(250));
+  EXPECT_EQ(window(WriterChild::kAll, open_pass), kPages);
+  EXPECT_EQ(sampler->softDirtyStats().saturated_windows, 1u);
+  EXPECT_EQ(sampler->window(), std::chrono::milliseconds(125));
+  double cycle_cpu = sampler->softDirtyStats().last_cycle_cpu_seconds;
+  closed_pass = child.round(WriterChild::kAll);  // no window open: no faults
+
+  EXPECT_EQ(window(0, ignored), kPages / 4);
+  EXPECT_EQ(sampler->window(), std::chrono::milliseconds(125));
+  EXPECT_EQ(window(WriterChild::kIdle, ignored), 0u);
+  EXPECT_GE(sampler->softDirtyStats().sparse_windows, 1u);
+  EXPECT_GT(sampler->window(), std::chrono::milliseconds(125));
+
+  ASSERT_TRUE(open_pass && closed_pass);
+  std::printf(
+      "soft-dirty live: %zu pages all dirty: %.3f ms CPU per cycle (clear_refs + read); "
+      "child's write pass %.3f ms in an open window, %.3f ms without (x%.1f)\n",
+      kPages, cycle_cpu * 1e3, static_cast<double>(*open_pass) * 1e-6,
+      static_cast<double>(*closed_pass) * 1e-6,
+      static_cast<double>(*open_pass) / static_cast<double>(std::max<uint64_t>(1, *closed_pass)));
 }
 
 }  // namespace

@@ -164,12 +164,11 @@ TEST(SoftDirtySampler, DeliversExactlyDirtyPresentPages) {
     Fixture f;
     constexpr pid_t kPid = 100;
     constexpr uint64_t kStackPage = 0x7ffd0;  // a high address: a sparse pagemap offset
-    f.proc.process(kPid, mapsLine(0x10, 8, "rw-p") +
-                             mapsLine(0x20, 2, "r-xp", "/usr/lib/libfoo.so", 1234) +
-                             mapsLine(0x30, 2, "rw-p", "/usr/lib/libfoo.so", 1234) +
-                             mapsLine(0x40, 1, "---p") +
-                             mapsLine(0x50, 2, "rw-s", "/dev/shm/segment", 77) +
-                             mapsLine(kStackPage, 2, "rw-p", "[stack]"));
+    f.proc.process(
+        kPid, mapsLine(0x10, 8, "rw-p") + mapsLine(0x20, 2, "r-xp", "/usr/lib/libfoo.so", 1234) +
+                  mapsLine(0x30, 2, "rw-p", "/usr/lib/libfoo.so", 1234) +
+                  mapsLine(0x40, 1, "---p") + mapsLine(0x50, 2, "rw-s", "/dev/shm/segment", 77) +
+                  mapsLine(kStackPage, 2, "rw-p", "[stack]"));
     f.proc.entry(kPid, 0x10, kPresent | kDirty);            // yes
     f.proc.entry(kPid, 0x11, kPresent);                     // clean
     f.proc.entry(kPid, 0x12, kDirty);                       // not present (new VMA)
@@ -255,8 +254,8 @@ TEST(SoftDirtySampler, VanishedPidsAreDroppedCountedAndNamed) {
   ASSERT_TRUE(sampler.poll(batch));  // opens: all three cleared
   EXPECT_THAT(f.clearedPids(), ElementsAre("100", "200", "300"));
 
-  f.proc.remove(200);                                         // exited and reaped
-  f.proc.process(300, "");                                    // a zombie: no mappings
+  f.proc.remove(200);       // exited and reaped
+  f.proc.process(300, "");  // a zombie: no mappings
   f.time.now += 250 * kMs;
   ASSERT_TRUE(sampler.poll(batch));
   EXPECT_THAT(addressesOf(batch, 100), ElementsAre(0x10 * P, 0x11 * P));
@@ -404,6 +403,7 @@ TEST(SoftDirtySampler, OpenFractionCapsWindowsWhenCpuIsFree) {
   f.time.now += 400 * kMs;
   ASSERT_TRUE(sampler.poll(batch));
   EXPECT_EQ(sampler.nextPollAt() - f.time.now, 1200 * kMs);
+  EXPECT_EQ(sampler.softDirtyStats().late_windows, 1u);
 }
 
 TEST(SoftDirtySampler, CpuBudgetStretchesTheRestPeriod) {
