@@ -129,8 +129,35 @@ std::string checkListen(const std::string& text) {
   return {};
 }
 
-const std::set<std::string> kSections = {"agent",   "migration", "control",
+const std::set<std::string> kSections = {"agent",   "migration", "policy",   "control",
                                          "metrics", "topology",  "workloads"};
+
+std::string checkSampler(const std::string& text) {
+  static const std::set<std::string> kSamplers = {"auto",        "pebs",  "ibs",
+                                                  "hint_faults", "damon", "soft_dirty"};
+  return kSamplers.contains(text)
+             ? std::string()
+             : "must be \"auto\", \"pebs\", \"ibs\", \"hint_faults\", \"damon\" or \"soft_dirty\"";
+}
+
+void readPolicy(const toml::table& root, PolicyConfig& p, Errors& errors) {
+  SectionReader policy(root, "policy", errors);
+  policy.boolean("enabled", p.enabled);
+  policy.string("sampler", p.sampler, checkSampler);
+  int interval_ms = static_cast<int>(p.interval.count());
+  policy.integer("interval_ms", interval_ms, 100, 600'000);
+  p.interval = std::chrono::milliseconds(interval_ms);
+  int sample_ms = static_cast<int>(p.sample_interval.count());
+  policy.integer("sample_interval_ms", sample_ms, 10, 60'000);
+  p.sample_interval = std::chrono::milliseconds(sample_ms);
+  policy.number("cpu_budget_percent", p.cpu_budget_percent, 0.1, 100);
+  policy.number("low_watermark_percent", p.low_watermark_percent, 0, 50);
+  policy.number("benefit_margin", p.benefit_margin, 1, 100);
+  policy.number("cold_divisor", p.cold_divisor, 1, 1000);
+  policy.number("fast_half_life_s", p.fast_half_life_s, 0.1, 3600);
+  policy.number("slow_half_life_s", p.slow_half_life_s, 0.1, 86400);
+  policy.number("heat_map_percent", p.heat_map_percent, 0.001, 10);
+}
 
 void readSections(const toml::table& root, AgentConfig& config, Errors& errors) {
   for (const auto& [key, value] : root)
@@ -158,6 +185,7 @@ void readSections(const toml::table& root, AgentConfig& config, Errors& errors) 
     migration.number("min_free_percent", m.min_free_percent, 0, 50);
     migration.number("pingpong_window_s", m.pingpong_window_s, 0, 86400);
   }
+  readPolicy(root, config.policy, errors);
   {
     SectionReader control(root, "control", errors);
     control.string("socket", config.socket_path, [](const std::string& text) {

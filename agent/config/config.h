@@ -33,11 +33,28 @@ struct MigrationConfig {
   double pingpong_window_s = 60;
 };
 
+// [policy]: tierd's own tiering loop (agent/policy). Runs in coexist and
+// takeover modes for the processes [[workloads]] selects.
+struct PolicyConfig {
+  bool enabled = true;
+  std::string sampler = "auto";              // auto, pebs, ibs, hint_faults, damon, soft_dirty
+  std::chrono::milliseconds interval{2000};  // between plans (stretched under the CPU budget)
+  std::chrono::milliseconds sample_interval{250};  // between sampler polls
+  double cpu_budget_percent = 3;                   // of one core: sampling and planning
+  double low_watermark_percent = 1;                // of the fast tier: demote cold pages below it
+  double benefit_margin = 1.25;
+  double cold_divisor = 4;
+  double fast_half_life_s = 5;
+  double slow_half_life_s = 20;
+  double heat_map_percent = 0.1;  // of all tiers' memory, for the heat map
+};
+
 struct AgentConfig {
   Mode mode = Mode::Coexist;
   std::chrono::milliseconds interval{1000};
   bool dry_run = false;
   MigrationConfig migration;
+  PolicyConfig policy;
   std::string socket_path = "/run/tierd/tierd.sock";
   int max_connections = 16;
   std::string metrics_listen = "127.0.0.1:9464";  // "" turns the HTTP listener off

@@ -45,6 +45,18 @@ batch_pages = 256
 min_free_mb = 128
 min_free_percent = 5
 pingpong_window_s = 30
+[policy]
+enabled = false
+sampler = "damon"
+interval_ms = 5000
+sample_interval_ms = 100
+cpu_budget_percent = 2
+low_watermark_percent = 3
+benefit_margin = 1.5
+cold_divisor = 8
+fast_half_life_s = 3
+slow_half_life_s = 30
+heat_map_percent = 0.05
 [control]
 socket = "/tmp/t.sock"
 max_connections = 4
@@ -65,6 +77,17 @@ node3 = 1
   EXPECT_DOUBLE_EQ(config->migration.min_free_mb, 128);
   EXPECT_DOUBLE_EQ(config->migration.min_free_percent, 5);
   EXPECT_DOUBLE_EQ(config->migration.pingpong_window_s, 30);
+  EXPECT_FALSE(config->policy.enabled);
+  EXPECT_EQ(config->policy.sampler, "damon");
+  EXPECT_EQ(config->policy.interval, std::chrono::milliseconds(5000));
+  EXPECT_EQ(config->policy.sample_interval, std::chrono::milliseconds(100));
+  EXPECT_DOUBLE_EQ(config->policy.cpu_budget_percent, 2);
+  EXPECT_DOUBLE_EQ(config->policy.low_watermark_percent, 3);
+  EXPECT_DOUBLE_EQ(config->policy.benefit_margin, 1.5);
+  EXPECT_DOUBLE_EQ(config->policy.cold_divisor, 8);
+  EXPECT_DOUBLE_EQ(config->policy.fast_half_life_s, 3);
+  EXPECT_DOUBLE_EQ(config->policy.slow_half_life_s, 30);
+  EXPECT_DOUBLE_EQ(config->policy.heat_map_percent, 0.05);
   EXPECT_EQ(config->socket_path, "/tmp/t.sock");
   EXPECT_EQ(config->max_connections, 4);
   EXPECT_EQ(config->metrics_listen, "");
