@@ -278,6 +278,12 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   }
   sortRefs(candidates, true);
   sortRefs(cold, false);
+  std::vector<PageRef> untracked;
+  for (const PageRef& r : in.untracked_fast) {
+    if (index_.contains(Key{r.pid, r.page})) continue;  // tracked after all: judged above
+    untracked.push_back(PageRef{r.pid, r.page, r.pages, 0.0});
+  }
+  cold.insert(cold.begin(), untracked.begin(), untracked.end());
   sortRefs(warm, false);
 
   // Cold pages leave only under pressure, as much as restores watermark + headroom.

@@ -1,0 +1,369 @@
+#include "policy/policy_loop.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "parse/parsers.h"
+
+namespace tierd::policy {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr unsigned kPageShift = 12;
+constexpr auto kTargetsEvery = std::chrono::seconds(1);
+constexpr auto kMaxPlanInterval = std::chrono::seconds(30);
+
+double threadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+uint64_t nanos(Clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+// Private anonymous memory: what a policy may move (file pages and shared
+// mappings belong to everybody).
+bool movable(const tier::MapsEntry& m) {
+  if (m.perms.size() < 4 || m.perms[0] != 'r' || m.perms[1] != 'w' || m.perms[3] != 'p')
+    return false;
+  return m.path.empty() || m.path == "[heap]" || m.path.starts_with("[anon:");
+}
+
+}  // namespace
+
+PolicyLoop::PolicyLoop(PolicySettings settings, std::unique_ptr<sampling::Sampler> sampler,
+                       migrate::MigrationEngine& engine, migrate::PageOps& page_ops,
+                       const tier::FsRoot& proc, PolicyEnvironment env)
+    : settings_(settings),
+      sampler_(std::move(sampler)),
+      engine_(engine),
+      page_ops_(page_ops),
+      proc_(proc),
+      env_(std::move(env)),
+      placement_(page_ops, kPageShift),
+      plan_interval_(settings.plan_interval) {
+  sampler_->setCpuBudget(settings_.cpu_budget / 2);  // half for sampling, half for planning
+  status_.sampler = std::string(sampler_->name());
+  status_.plan_interval_s = std::chrono::duration<double>(plan_interval_).count();
+}
+
+PolicyLoop::~PolicyLoop() {
+  stop();
+}
+
+void PolicyLoop::start() {
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void PolicyLoop::stop() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (sampler_started_) {
+    if (auto ok = sampler_->stop(); !ok) setError(ok.error().message());
+    sampler_started_ = false;
+  }
+}
+
+PolicyStatus PolicyLoop::status() const {
+  std::lock_guard lock(status_mutex_);
+  return status_;
+}
+
+void PolicyLoop::setError(const std::string& error) {
+  std::lock_guard lock(status_mutex_);
+  status_.last_error = error;
+}
+
+void PolicyLoop::run() {
+  while (!stopping_) {
+    const double cpu0 = threadCpuSeconds();
+    step(Clock::now());
+    {
+      std::lock_guard lock(status_mutex_);
+      status_.cpu_seconds += threadCpuSeconds() - cpu0;
+    }
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_for(lock, settings_.sample_interval, [this] { return stopping_.load(); });
+  }
+}
+
+void PolicyLoop::step(Clock::time_point now) {
+  if (now >= next_targets_) {
+    next_targets_ = now + kTargetsEvery;
+    refreshTargets();
+  }
+  if (!sampler_started_) return;
+  batch_.clear();
+  if (auto ok = sampler_->poll(batch_); !ok) setError(ok.error().message());
+  feed(batch_, nanos(now));
+  if (now < next_plan_) return;
+  const double cpu0 = threadCpuSeconds();
+  move_cpu_ = 0;
+  planNow();
+  // Moves are paced by the migration rate limit; the CPU budget governs
+  // sampling and planning, which the plan interval scales.
+  adaptInterval(threadCpuSeconds() - cpu0 - move_cpu_,
+                std::chrono::duration<double>(plan_interval_).count());
+  next_plan_ = Clock::now() + plan_interval_;
+}
+
+hotness::Config PolicyLoop::heatConfig(const TierView& view) const {
+  uint64_t managed = 0;
+  for (const auto& n : view.fast)
+    managed += n.total_bytes;
+  for (const auto& n : view.slower)
+    managed += n.total_bytes;
+  hotness::Config config;
+  config.page_shift = kPageShift;
+  config.fast_half_life_s = settings_.fast_half_life_s;
+  config.slow_half_life_s = settings_.slow_half_life_s;
+  const double bytes = settings_.heat_map_fraction * static_cast<double>(managed);
+  config.max_entries = std::max<uint64_t>(
+      4096, static_cast<uint64_t>(bytes / static_cast<double>(hotness::HeatMap::bytesPerEntry())));
+  return config;
+}
+
+PolicyLoop::Group& PolicyLoop::groupFor(int initiator) {
+  auto it = groups_.find(initiator);
+  if (it != groups_.end()) return *it->second;
+  TierView view;
+  for (const TierView& v : env_.tiers())
+    if (v.initiator == initiator || initiator < 0) {
+      view = v;
+      break;
+    }
+  auto group = std::make_unique<Group>(heatConfig(view));
+  group->view = view;
+  {
+    std::lock_guard lock(status_mutex_);
+    status_.heat_max_entries += group->heat.config().max_entries;
+  }
+  return *groups_.emplace(initiator, std::move(group)).first->second;
+}
+
+void PolicyLoop::refreshTargets() {
+  const std::vector<ProcessInfo> processes = env_.processes();
+  std::vector<pid_t> pids;
+  std::unordered_set<pid_t> alive;
+  for (const ProcessInfo& p : processes) {
+    pids.push_back(p.pid);
+    alive.insert(p.pid);
+    const int initiator = p.initiator.value_or(-1);
+    initiator_of_[p.pid] = initiator;
+    groupFor(initiator).heat.setLabel(p.pid, p.label);
+  }
+  for (auto it = initiator_of_.begin(); it != initiator_of_.end();) {
+    if (alive.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (auto g = groups_.find(it->second); g != groups_.end())
+      g->second->heat.forgetProcess(it->first);
+    placement_.forgetProcess(it->first);
+    sweep_cursor_.erase(it->first);
+    it = initiator_of_.erase(it);
+  }
+  std::sort(pids.begin(), pids.end());
+  if (pids == targets_ && sampler_started_) return;
+  targets_ = pids;
+  if (auto ok = sampler_->setTargets(pids); !ok) setError(ok.error().message());
+  if (!sampler_started_ && !pids.empty()) {
+    if (auto ok = sampler_->start(); !ok) {
+      setError(fmt::format("starting the {} sampler: {}", sampler_->name(), ok.error().message()));
+      return;
+    }
+    sampler_started_ = true;
+    next_plan_ = Clock::now() + plan_interval_;
+  }
+}
+
+void PolicyLoop::feed(const sampling::SampleBatch& batch, uint64_t now_ns) {
+  for (const auto& a : batch.accesses) {
+    const auto it = initiator_of_.find(a.pid);
+    if (it == initiator_of_.end()) continue;
+    groupFor(it->second).heat.addAccess(a.pid, a.address, a.weight, now_ns);
+  }
+  for (const auto& r : batch.regions) {
+    const auto it = initiator_of_.find(r.pid);
+    if (it == initiator_of_.end()) continue;
+    groupFor(it->second)
+        .heat.addRegion(r.pid, r.start, r.end, r.nr_accesses, r.max_accesses, now_ns);
+  }
+}
+
+void PolicyLoop::planNow() {
+  const std::vector<TierView> views = env_.tiers();
+  const uint64_t now_ns = nanos(Clock::now());
+  for (auto& [initiator, group] : groups_) {
+    for (const TierView& v : views)
+      if (v.initiator == initiator || (initiator < 0 && !views.empty())) {
+        group->view = v;
+        break;
+      }
+    if (group->view.fast.empty() || group->view.slower.empty()) continue;  // nothing to tier
+    plan(*group, now_ns);
+  }
+  std::lock_guard lock(status_mutex_);
+  ++status_.plans;
+  status_.sampler_stats = sampler_->stats();
+  status_.placement_queries = placement_.queried();
+}
+
+std::vector<hotness::PageRef> PolicyLoop::sweepUntracked(const Group& group, uint64_t now_ns) {
+  std::vector<hotness::PageRef> found;
+  for (const auto& [pid, initiator] : initiator_of_) {
+    if (groups_.at(initiator).get() != &group) continue;
+    auto text = proc_.readFile(fmt::format("{}/maps", pid));
+    if (!text) continue;
+    auto maps = tier::parseMaps(*text);
+    if (!maps) continue;
+    std::vector<uint64_t> pages;  // all movable pages, in address order
+    uint64_t total = 0;
+    for (const auto& m : *maps)
+      if (movable(m)) total += (m.end - m.start) >> kPageShift;
+    if (total == 0) continue;
+    uint64_t& cursor = sweep_cursor_[pid];
+    cursor %= total;
+    const uint64_t want = std::min<uint64_t>(settings_.sweep_pages, total);
+    // Walk the movable pages from the cursor, wrapping around once.
+    uint64_t index = 0;
+    for (const auto& m : *maps) {
+      if (!movable(m)) continue;
+      const uint64_t first = m.start >> kPageShift, n = (m.end - m.start) >> kPageShift;
+      for (uint64_t i = 0; i < n; ++i, ++index) {
+        const uint64_t rel = (index + total - cursor) % total;
+        if (rel < want) pages.push_back(first + i);
+      }
+    }
+    cursor = (cursor + want) % total;
+    std::vector<hotness::PageRef> refs;
+    refs.reserve(pages.size());
+    for (uint64_t page : pages)
+      refs.push_back({pid, page, 1, 0});
+    // Placement of swept pages is asked for once and not kept.
+    PlacementCache once(page_ops_, kPageShift);
+    once.refresh(refs, 0);
+    {
+      std::lock_guard lock(status_mutex_);
+      status_.swept_pages += pages.size();
+      status_.placement_queries += once.queried();
+    }
+    for (uint64_t page : pages) {
+      const auto node = once.node(pid, page);
+      if (node && group.view.isFast(*node) && group.heat.heat(pid, page, now_ns) == 0)
+        found.push_back({pid, page, 1, 0});
+    }
+  }
+  return found;
+}
+
+void PolicyLoop::plan(Group& group, uint64_t now_ns) {
+  const std::vector<hotness::PageRef> tracked = group.heat.snapshot(now_ns);
+  placement_.refresh(tracked, 1.0 / 16);
+  placement_.retainOnly(tracked);
+
+  RoomSettings room = env_.room();
+  room.page_shift = kPageShift;
+  room.plan_seconds = std::chrono::duration<double>(plan_interval_).count();
+  if (room.low_watermark_bytes == 0) {
+    uint64_t fast_total = 0;
+    for (const auto& n : group.view.fast)
+      fast_total += n.total_bytes;
+    room.low_watermark_bytes =
+        static_cast<uint64_t>(settings_.low_watermark_fraction * static_cast<double>(fast_total) /
+                              static_cast<double>(std::max<size_t>(1, group.view.fast.size())));
+  }
+  uint64_t on_fast = 0;
+  for (const auto& [pid, initiator] : initiator_of_) {
+    if (groups_.at(initiator).get() != &group) continue;
+    for (const auto& [node, bytes] : env_.resident_bytes_by_node(pid))
+      if (group.view.isFast(node)) on_fast += bytes >> kPageShift;
+  }
+  hotness::ClassifyInput in = classifyInput(group.view, room, on_fast);
+  in.benefit_margin = settings_.benefit_margin;
+  in.cold_divisor = settings_.cold_divisor;
+  in.untracked_fast = sweepUntracked(group, now_ns);
+
+  const TierView& view = group.view;
+  const auto onFast = [&](pid_t pid, uint64_t page) {
+    const auto node = placement_.node(pid, page);
+    return node && view.isFast(*node);
+  };
+  const hotness::Plan plan = group.heat.classify(in, onFast, now_ns);
+  const MovePlan moves = toMoveRequests(plan, view, kPageShift);
+  {
+    std::lock_guard lock(status_mutex_);
+    status_.hot_threshold = plan.hot_threshold;
+    status_.hot_pages = plan.hot_pages;
+    status_.heat_entries = group.heat.entries();
+    status_.heat_bytes = group.heat.bytes();
+    status_.pages_planned_promote += moves.promote_pages;
+    status_.pages_planned_demote += moves.demote_pages;
+    status_.hot_bytes_by_pid.clear();
+    for (const auto& p : plan.per_process)
+      status_.hot_bytes_by_pid[p.pid] = p.hot_bytes;
+    status_.hot_bytes_by_label = plan.hot_bytes_by_label;
+  }
+  execute(moves);
+  for (const auto* list : {&plan.promote, &plan.demote})
+    for (const auto& ref : *list)
+      placement_.forget(ref.pid, ref.page);
+}
+
+void PolicyLoop::execute(const MovePlan& moves) {
+  const auto run = [&](const std::vector<migrate::MoveRequest>& requests, bool promote) {
+    for (migrate::MoveRequest request : requests) {
+      if (stopping_) return;
+      request.dry_run = settings_.dry_run;
+      request.cancelled = [this] { return stopping_.load(); };
+      const migrate::MoveResult result = engine_.move(request);
+      uint64_t failed = 0;
+      for (const auto& [reason, count] : result.failed)
+        failed += count;
+      std::lock_guard lock(status_mutex_);
+      (promote ? status_.pages_promoted : status_.pages_demoted) += result.pages_moved;
+      status_.pages_failed += failed;
+      status_.pingpong_moves += result.pingpong_moves;
+    }
+  };
+  const double cpu0 = threadCpuSeconds();
+  run(moves.demote, false);
+  run(moves.promote, true);
+  move_cpu_ += threadCpuSeconds() - cpu0;
+}
+
+void PolicyLoop::adaptInterval(double cpu_spent, double interval_s) {
+  // Planning (moves included) above its half of the budget: plan less often;
+  // well under it: back toward the configured interval.
+  const double fraction = interval_s > 0 ? cpu_spent / interval_s : 0;
+  const double budget = settings_.cpu_budget / 2;
+  auto next = plan_interval_;
+  if (fraction > budget) {
+    next = std::chrono::duration_cast<std::chrono::milliseconds>(plan_interval_ * 3 / 2);
+  } else if (fraction < budget / 2) {
+    next = std::chrono::duration_cast<std::chrono::milliseconds>(plan_interval_ * 4 / 5);
+  }
+  next = std::clamp<std::chrono::milliseconds>(
+      next, settings_.plan_interval,
+      std::chrono::duration_cast<std::chrono::milliseconds>(kMaxPlanInterval));
+  plan_interval_ = next;
+  std::lock_guard lock(status_mutex_);
+  status_.plan_interval_s = std::chrono::duration<double>(plan_interval_).count();
+}
+
+}  // namespace tierd::policy

@@ -1,0 +1,145 @@
+// The policy loop: one thread that drains the sampler into a heat map per
+// initiator, and every plan interval turns the heat into moves:
+//   1. where the tracked pages are (PlacementCache, move_pages status);
+//   2. a rolling sweep of each process's memory on the fast tier for pages
+//      the heat map does not track (cold by definition: never sampled, or
+//      evicted as the coldest);
+//   3. HeatMap::classify: capacity-fitted hot threshold, warm band, benefit
+//      margin, demotion only under the low watermark or to make room;
+//   4. demotions, then promotions, through the MigrationEngine (its rate
+//      limit, headroom and ping-pong back-off apply: respect_backoff).
+// Its own CPU time (thread clock) is held under a budget by stretching the
+// plan interval; the sampler gets the same budget for its own work.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/fs_root.h"
+#include "hotness/heat_map.h"
+#include "migrate/engine.h"
+#include "policy/placement.h"
+#include "policy/planner.h"
+#include "sampling/sampler.h"
+
+namespace tierd::policy {
+
+struct PolicySettings {
+  std::chrono::milliseconds sample_interval{250};
+  std::chrono::milliseconds plan_interval{2000};
+  double cpu_budget = 0.03;              // of one core: loop thread + sampler
+  double low_watermark_fraction = 0.01;  // of the fast tier: demote cold pages below it
+  double benefit_margin = 1.25;
+  double cold_divisor = 4.0;
+  double fast_half_life_s = 5.0;
+  double slow_half_life_s = 20.0;
+  double heat_map_fraction = 0.001;  // of the memory of all tiers
+  uint64_t sweep_pages = 16384;      // per process per plan
+  bool dry_run = false;
+};
+
+struct ProcessInfo {
+  pid_t pid = 0;
+  std::string label;  // workload rule name or cgroup, for per-label hot bytes
+  std::optional<int> initiator;
+};
+
+// What the loop asks the daemon for; called from the loop thread.
+struct PolicyEnvironment {
+  std::function<std::vector<ProcessInfo>()> processes;
+  std::function<std::vector<TierView>()> tiers;  // fresh node memory
+  std::function<RoomSettings()> room;            // headroom and rate from [migration]
+  std::function<std::map<int, uint64_t>(pid_t)> resident_bytes_by_node;  // numa_maps
+};
+
+struct PolicyStatus {
+  std::string sampler;
+  sampling::SamplerStats sampler_stats;
+  uint64_t plans = 0;
+  uint64_t pages_promoted = 0, pages_demoted = 0, pages_failed = 0;
+  uint64_t pages_planned_promote = 0, pages_planned_demote = 0;
+  uint64_t pingpong_moves = 0;
+  double hot_threshold = 0;
+  uint64_t hot_pages = 0;
+  uint64_t heat_entries = 0, heat_bytes = 0, heat_max_entries = 0;
+  uint64_t placement_queries = 0, swept_pages = 0;
+  double cpu_seconds = 0;  // the loop thread, moves included
+  double plan_interval_s = 0;
+  std::map<pid_t, uint64_t> hot_bytes_by_pid;
+  std::map<std::string, uint64_t> hot_bytes_by_label;
+  std::string last_error;
+};
+
+class PolicyLoop {
+ public:
+  PolicyLoop(PolicySettings settings, std::unique_ptr<sampling::Sampler> sampler,
+             migrate::MigrationEngine& engine, migrate::PageOps& page_ops, const tier::FsRoot& proc,
+             PolicyEnvironment env);
+  ~PolicyLoop();
+
+  void start();
+  void stop();  // joins; stops the sampler
+  PolicyStatus status() const;
+
+  // One sampling step and, when due, one plan: what the thread does per
+  // interval. Public for tests that drive the loop without the thread.
+  void step(std::chrono::steady_clock::time_point now);
+  void planNow();
+
+ private:
+  struct Group {
+    explicit Group(const hotness::Config& config) : heat(config) {}
+    hotness::HeatMap heat;
+    TierView view;
+  };
+
+  void run();
+  void refreshTargets();
+  void feed(const sampling::SampleBatch& batch, uint64_t now_ns);
+  void plan(Group& group, uint64_t now_ns);
+  std::vector<hotness::PageRef> sweepUntracked(const Group& group, uint64_t now_ns);
+  void execute(const MovePlan& moves);
+  void adaptInterval(double cpu_spent, double wall_spent);
+  Group& groupFor(int initiator);
+  hotness::Config heatConfig(const TierView& view) const;
+  void setError(const std::string& error);
+
+  PolicySettings settings_;
+  std::unique_ptr<sampling::Sampler> sampler_;
+  migrate::MigrationEngine& engine_;
+  migrate::PageOps& page_ops_;
+  const tier::FsRoot& proc_;
+  PolicyEnvironment env_;
+  PlacementCache placement_;
+
+  std::map<int, std::unique_ptr<Group>> groups_;  // by initiator
+  std::map<pid_t, int> initiator_of_;
+  std::map<pid_t, uint64_t> sweep_cursor_;
+  std::vector<pid_t> targets_;
+  std::chrono::steady_clock::time_point next_plan_{}, next_targets_{};
+  std::chrono::milliseconds plan_interval_;
+  sampling::SampleBatch batch_;
+  bool sampler_started_ = false;
+  double move_cpu_ = 0;  // CPU seconds of the last plan's moves
+
+  mutable std::mutex status_mutex_;
+  PolicyStatus status_;
+
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace tierd::policy

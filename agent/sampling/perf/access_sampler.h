@@ -1,0 +1,121 @@
+// The perf-based samplers behind the common Sampler interface:
+//
+//   hardware     PEBS / IBS data-address events from selectEvents(), one per
+//                CPU system-wide, samples kept for the target pids.
+//   hint_faults  NUMA hint faults as a per-page access signal. The kernel's
+//                NUMA-balancing scanner (kernel.numa_balancing with the
+//                memory-tiering bit) unmaps pages in passes; the next access
+//                to each page faults once per pass, and a software page-fault
+//                event with PERF_SAMPLE_ADDR gives tierd that address. With
+//                the promote rate limit at 0 the kernel decides nothing: it
+//                only scans. tierd sets and restores those knobs through the
+//                hooks (ScanningHooks), so the sampler stays free of policy.
+//                Hot pages fault early in a pass and in every pass; cold pages
+//                late or never. Counting passes alone saturates (a busy
+//                workload touches nearly every page once per pass), so each
+//                fault weighs by how soon after its pass began it came:
+//                PassClock finds a pass's start as the burst of faults that
+//                follows the scanner, and a fault L ms later weighs
+//                kLatencyScale / (L + 10): early (hot) faults count ~100x a
+//                fault a second late.
+//
+// Both run one event per online CPU with a pid filter in user space (a
+// process target would open threads x CPUs events per process). A sample
+// weighs its event's current period: it stands for that many events, so
+// heat stays comparable while the budget moves periods.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/result.h"
+#include "fs/fs_root.h"
+#include "sampling/perf/sampler.h"
+#include "sampling/sampler.h"
+
+namespace tierd::sampling::perf {
+
+// Finds the starts of the NUMA scanner's passes over one process from the
+// times of its hint faults, and weighs each fault by its latency since the
+// pass began. A pass starts where faults burst: at least `burst_min` in 10
+// ms, five times the rate of the 200 ms before, and 300 ms or more after the
+// previous start. Pure: times in, weights out.
+class PassClock {
+ public:
+  static constexpr double kLatencyScale = 10'000;  // weight of a fault 0 ms into a pass: 1000
+  explicit PassClock(unsigned burst_min = 16) : burst_min_(burst_min) {}
+  void setBurstMin(unsigned burst_min) { burst_min_ = burst_min; }
+  // `times` ascending (ns); returns one weight (>= 1) per time.
+  std::vector<uint64_t> weigh(const std::vector<uint64_t>& times);
+  uint64_t passStart() const { return pass_start_; }
+  uint64_t passes() const { return passes_; }
+
+ private:
+  unsigned burst_min_;
+  uint64_t pass_start_ = 0;
+  uint64_t passes_ = 0;
+  std::vector<uint64_t> tail_;  // the last 200 ms of times seen, for the rate before
+};
+
+// Turns the kernel's hint-fault scanning on (and promotion off) and back.
+struct ScanningHooks {
+  std::function<tier::Result<void>()> enable;
+  std::function<void()> restore;
+};
+
+struct AccessSamplerOptions {
+  size_t ring_pages = 256;        // per CPU; hint faults come in bursts at each pass
+  double cpu_budget = 0.03;       // of one core, for draining the rings
+  double cost_per_sample = 2e-6;  // CPU seconds per sample until measured
+};
+
+class PerfAccessSampler : public Sampler {
+ public:
+  // PEBS or IBS, whichever selectEvents() finds. ENODEV (no PMU with data
+  // addresses) or the perf_event_open error otherwise.
+  static tier::Result<std::unique_ptr<PerfAccessSampler>> openHardware(
+      const tier::FsRoot& sys, const tier::FsRoot& proc, AccessSamplerOptions options = {});
+  // ENOENT when the kernel lacks NUMA balancing (no kernel/numa_balancing).
+  static tier::Result<std::unique_ptr<PerfAccessSampler>> openHintFaults(
+      const tier::FsRoot& sys, const tier::FsRoot& proc, ScanningHooks hooks,
+      AccessSamplerOptions options = {});
+
+  ~PerfAccessSampler() override;
+
+  std::string_view name() const override { return name_; }
+  tier::Result<void> setTargets(const std::vector<pid_t>& pids) override;
+  tier::Result<void> start() override;
+  tier::Result<void> poll(SampleBatch& out) override;
+  tier::Result<void> stop() override;
+  void setCpuBudget(double fraction) override;
+  SamplerStats stats() const override;
+
+  uint64_t filteredOut() const { return filtered_out_; }  // samples of other processes
+
+ private:
+  PerfAccessSampler(std::string name, PerfSampler sampler, ScanningHooks hooks,
+                    AccessSamplerOptions options);
+  void applyBudget();
+  void weighByLatency(std::vector<AccessSample>& samples, size_t from, uint64_t period);
+
+  std::string name_;
+  PerfSampler sampler_;
+  ScanningHooks hooks_;
+  AccessSamplerOptions options_;
+  std::unordered_set<pid_t> targets_;
+  std::unordered_map<pid_t, PassClock> pass_clocks_;  // hint_faults only
+  std::vector<AccessSample> scratch_;
+  std::vector<uint32_t> event_of_;
+  bool running_ = false;
+  bool scanning_enabled_ = false;
+  uint64_t filtered_out_ = 0;
+  double last_budget_ = 0;
+};
+
+}  // namespace tierd::sampling::perf
