@@ -43,7 +43,50 @@ enum class Phase : uint8_t { kFresh, kLive, kDead };
 
 // Per thread: the jemalloc flags (arena | explicit tcache) of each tier, 0
 // until the thread first uses the tier, and statistics not yet folded.
+// The engine's own thread cache in front of jemalloc's: a stack of blocks
+// per size class up to 64 KiB, per tier (so caches never mix tiers), kept in
+// DRAM (the private jemalloc's automatic arena). A hit is a few loads and
+// stores; jemalloc is entered only to refill or flush half a bin.
+constexpr size_t kFrontMax = 64 * 1024;
+constexpr unsigned kFrontClasses = 45;
+constexpr uint32_t kFrontSlots = 32;
+
+// jemalloc 5.3's size classes up to 64 KiB: 8, 16..128 by 16, then four
+// classes per doubling.
+constexpr size_t classSizeOf(unsigned index) {
+  if (index == 0) return 8;
+  if (index <= 8) return index * 16;
+  unsigned k = index - 9, lg = 7 + k / 4;
+  return (size_t{1} << lg) + (size_t{(k % 4) + 1} << (lg - 2));
+}
+constexpr auto kClassSizes = [] {
+  struct Table {
+    size_t sizes[kFrontClasses];
+    constexpr size_t operator[](unsigned i) const { return sizes[i]; }
+  } table{};
+  for (unsigned i = 0; i < kFrontClasses; ++i) table.sizes[i] = classSizeOf(i);
+  return table;
+}();
+static_assert(kClassSizes[kFrontClasses - 1] == kFrontMax);
+
+inline unsigned classIndex(size_t size) {
+  if (size <= 8) return 0;
+  if (size <= 128) return static_cast<unsigned>((size + 15) >> 4);
+  unsigned lg = 63u - static_cast<unsigned>(__builtin_clzll(size - 1));
+  return 9 + (lg - 7) * 4 + static_cast<unsigned>(((size - 1) >> (lg - 2)) & 3);
+}
+
+struct FrontBin {
+  uint32_t count;
+  uint32_t capacity;
+  void* slots[kFrontSlots];
+};
+struct FrontCache {
+  FrontBin bins[kFrontClasses];
+};
+
 struct ThreadState {
+  FrontCache* front[kMaxTiers];
   int flags[kMaxTiers];
   int64_t pending_bytes[kMaxTiers];
   uint32_t pending_allocations[kMaxTiers];
@@ -200,10 +243,36 @@ void foldThread(ThreadState& ts, int rank) {
   ts.pending_allocations[rank] = 0;
 }
 
+constexpr int kNoTcache = tierjeTcache(static_cast<unsigned>(-1));
+
+// Returns a front bin's blocks [from, count) to jemalloc (the tier's tcache).
+void flushBin(FrontBin& bin, uint32_t keep, unsigned index, int flags) {
+  for (uint32_t i = keep; i < bin.count; ++i)
+    tierje_sdallocx(bin.slots[i], kClassSizes[index], flags & 0xfff00);
+  bin.count = keep;
+}
+
+FrontCache* createFront() {
+  auto* front = static_cast<FrontCache*>(tierje_mallocx(sizeof(FrontCache), kNoTcache));
+  if (front == nullptr) return nullptr;
+  for (unsigned c = 0; c < kFrontClasses; ++c) {
+    size_t slots = 32 * 1024 / kClassSizes[c];
+    front->bins[c].count = 0;
+    front->bins[c].capacity =
+        static_cast<uint32_t>(slots < 4 ? 4 : (slots > kFrontSlots ? kFrontSlots : slots));
+  }
+  return front;
+}
+
 void threadExit(void*) {
   ThreadState& ts = t_thread;
   for (int rank = 0; rank < g_engine.count; ++rank) {
     foldThread(ts, rank);
+    if (FrontCache* front = ts.front[rank]) {
+      ts.front[rank] = nullptr;
+      for (unsigned c = 0; c < kFrontClasses; ++c) flushBin(front->bins[c], 0, c, ts.flags[rank]);
+      tierje_dallocx(front, kNoTcache);
+    }
     if (ts.flags[rank] == 0) continue;
     unsigned tcache = static_cast<unsigned>(((ts.flags[rank] >> 8) & 0xfff) - 2);
     ts.flags[rank] = 0;
@@ -297,6 +366,7 @@ int threadFlags(int rank) {
     pthread_setspecific(g_thread_key, &ts);  // non-NULL: threadExit runs
   }
   ts.flags[rank] = arena | tierjeTcache(tcache);
+  ts.front[rank] = createFront();
   return ts.flags[rank];
 }
 
@@ -308,21 +378,73 @@ inline void account(ThreadState& ts, int rank, int64_t bytes, uint32_t allocatio
     foldThread(ts, rank);
 }
 
+int threadFlagsFor(int rank) {
+  int flags = t_thread.flags[rank];
+  return flags != 0 ? flags : threadFlags(rank);
+}
+
+// Allocation past the front cache: its first use by the thread, an empty
+// bin (refilled with half its capacity), an aligned or large request.
+void* allocateSlow(int rank, size_t size, int extra_flags) {
+  ThreadState& ts = t_thread;
+  int flags = threadFlagsFor(rank);
+  if (flags == 0) return nullptr;
+  FrontCache* front = ts.front[rank];
+  if (front != nullptr && size <= kFrontMax && (extra_flags & 0x3f) == 0) {
+    unsigned c = classIndex(size);
+    FrontBin& bin = front->bins[c];
+    uint32_t want = bin.capacity / 2 + 1;
+    while (bin.count < want) {
+      void* block = tierje_mallocx(kClassSizes[c], flags);
+      if (block == nullptr) break;
+      bin.slots[bin.count++] = block;
+    }
+    if (bin.count == 0) return nullptr;
+    void* block = bin.slots[--bin.count];
+    account(ts, rank, static_cast<int64_t>(kClassSizes[c]), 1);
+    if (extra_flags & kTierjeZero) memset(block, 0, size);
+    return block;
+  }
+  void* block = tierje_mallocx(size == 0 ? 1 : size, flags | extra_flags);
+  if (block == nullptr) return nullptr;
+  size_t usable = (extra_flags & 0x3f) == 0 ? sizeClass(size) : tierje_sallocx(block, 0);
+  account(ts, rank, static_cast<int64_t>(usable), 1);
+  return block;
+}
+
+void freeSlow(int rank, void* block, size_t usable) {
+  ThreadState& ts = t_thread;
+  int flags = threadFlagsFor(rank);
+  if (flags == 0) flags = kNoTcache;
+  FrontCache* front = ts.front[rank];
+  if (front != nullptr && usable <= kFrontMax) {
+    unsigned c = classIndex(usable);
+    FrontBin& bin = front->bins[c];
+    flushBin(bin, bin.capacity / 2, c, flags);
+    bin.slots[bin.count++] = block;
+  } else {
+    tierje_sdallocx(block, usable, flags & 0xfff00);  // the tcache; arena bits mean nothing here
+  }
+  account(ts, rank, -static_cast<int64_t>(usable), 0);
+}
+
 }  // namespace
 
 // The engine's allocation entry points, shared with api.cpp.
 void* allocateOn(int rank, size_t size, int extra_flags) {
   ThreadState& ts = t_thread;
-  int flags = ts.flags[rank];
-  if (__builtin_expect(flags == 0, 0)) {
-    flags = threadFlags(rank);
-    if (flags == 0) return nullptr;
+  FrontCache* front = ts.front[rank];
+  if (__builtin_expect(front != nullptr && size <= kFrontMax && (extra_flags & 0x3f) == 0, 1)) {
+    unsigned c = classIndex(size);
+    FrontBin& bin = front->bins[c];
+    if (__builtin_expect(bin.count != 0, 1)) {
+      void* block = bin.slots[--bin.count];
+      account(ts, rank, static_cast<int64_t>(kClassSizes[c]), 1);
+      if (extra_flags & kTierjeZero) memset(block, 0, size);
+      return block;
+    }
   }
-  void* block = tierje_mallocx(size == 0 ? 1 : size, flags | extra_flags);
-  if (__builtin_expect(block == nullptr, 0)) return nullptr;
-  size_t usable = (extra_flags & 0x3f) == 0 ? sizeClass(size) : tierje_sallocx(block, 0);
-  account(ts, rank, static_cast<int64_t>(usable), 1);
-  return block;
+  return allocateSlow(rank, size, extra_flags);
 }
 
 void* allocateSpilling(int rank, size_t size, int extra_flags) {
@@ -347,13 +469,16 @@ void* allocateSpilling(int rank, size_t size, int extra_flags) {
 
 void freeOn(int rank, void* block, size_t usable) {
   ThreadState& ts = t_thread;
-  int flags = ts.flags[rank];
-  if (__builtin_expect(flags == 0, 0)) {
-    flags = threadFlags(rank);
-    if (flags == 0) flags = tierjeTcache(static_cast<unsigned>(-1));
+  FrontCache* front = ts.front[rank];
+  if (__builtin_expect(front != nullptr && usable <= kFrontMax, 1)) {
+    FrontBin& bin = front->bins[classIndex(usable)];
+    if (__builtin_expect(bin.count < bin.capacity, 1)) {
+      bin.slots[bin.count++] = block;
+      account(ts, rank, -static_cast<int64_t>(usable), 0);
+      return;
+    }
   }
-  tierje_sdallocx(block, usable, flags & 0xfff00);  // the tcache; arena bits mean nothing here
-  account(ts, rank, -static_cast<int64_t>(usable), 0);
+  freeSlow(rank, block, usable);
 }
 
 int resolveRank(tier_where_t where, size_t size) {
@@ -392,10 +517,7 @@ void* allocateWhere(tier_where_t where, size_t size, int extra_flags) {
 
 size_t usableOf(const void* block) { return tierje_sallocx(block, 0); }
 
-int allocateOnFlags(int rank) {
-  int flags = t_thread.flags[rank];
-  return flags != 0 ? flags : threadFlags(rank);
-}
+int allocateOnFlags(int rank) { return threadFlagsFor(rank); }
 
 void accountResize(int rank, int64_t delta_bytes, bool moved) {
   account(t_thread, rank, delta_bytes, moved ? 1 : 0);
@@ -456,6 +578,11 @@ void tier_engine_atfork_child(void) { pthread_mutex_unlock(&g_init_lock); }
 
 void tier_engine_flush_thread_stats(void) {
   for (int rank = 0; rank < g_engine.count; ++rank) foldThread(t_thread, rank);
+}
+
+unsigned long tier_engine_grow_calls(int rank) {
+  if (rank < 0 || rank >= g_engine.count) return 0;
+  return g_engine.tiers[rank].grow_calls.load(std::memory_order_relaxed);
 }
 
 int tier_engine_rank_of_node(int node) {

@@ -11,6 +11,7 @@
 #define LIBTIER_ALLOC_ENGINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tier/tier.h"
 
@@ -55,6 +56,10 @@ void tier_engine_atfork_child(void);
  * 64 KiB or 64 allocations per tier and at thread exit; this folds the
  * calling thread's now (tests, and before printing stats). */
 void tier_engine_flush_thread_stats(void);
+
+/* How many times tier `rank` grew (one mprotect of >= 2 MiB each; the range
+ * was mmap'd and mbind'd once at init); 0 for a rank that does not exist. */
+unsigned long tier_engine_grow_calls(int rank);
 
 /* The rank of the tier holding NUMA node `node`, -1 when the node holds no
  * memory libtier manages. */

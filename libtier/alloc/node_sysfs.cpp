@@ -55,19 +55,26 @@ bool readNodeList(const char* root, const char* path, NodeMask* mask) {
 
 int lowestNode(NodeMask mask) { return mask == 0 ? -1 : __builtin_ctzll(mask); }
 
-// Distances from `from` to every node of `online` (-1 where unknown).
-void readDistances(const char* root, int from, NodeMask online, int* distances) {
+// For every node of `online`, its distance to the nearest node of `from`
+// (-1 where unknown): a CPU-less node is judged from the socket it hangs off.
+void readNearestDistances(const char* root, NodeMask from, NodeMask online, int* distances) {
   for (int i = 0; i < kMaxNodes; ++i) distances[i] = -1;
-  char number[12], path[96], buf[1024];
-  formatInt(number, static_cast<unsigned>(from));
-  if (!join(path, sizeof path, "/devices/system/node/node", number, "/distance")) return;
-  long n = readSysFile(root, path, buf, sizeof buf);
-  if (n < 0) return;
-  int row[kMaxNodes];
-  int count = parseDistances(buf, static_cast<size_t>(n), online, row);
-  int k = 0;
-  for (int node = 0; node < kMaxNodes && k < count; ++node)
-    if (online & (NodeMask{1} << node)) distances[node] = row[k++];
+  for (int cpu_node = 0; cpu_node < kMaxNodes; ++cpu_node) {
+    if (!(from & (NodeMask{1} << cpu_node))) continue;
+    char number[12], path[96], buf[1024];
+    formatInt(number, static_cast<unsigned>(cpu_node));
+    if (!join(path, sizeof path, "/devices/system/node/node", number, "/distance")) continue;
+    long n = readSysFile(root, path, buf, sizeof buf);
+    if (n < 0) continue;
+    int row[kMaxNodes];
+    int count = parseDistances(buf, static_cast<size_t>(n), online, row);
+    int k = 0;
+    for (int node = 0; node < kMaxNodes && k < count; ++node) {
+      if (!(online & (NodeMask{1} << node))) continue;
+      int d = row[k++];
+      if (distances[node] < 0 || d < distances[node]) distances[node] = d;
+    }
+  }
 }
 
 struct KernelTier {
@@ -235,11 +242,9 @@ int discoverTiers(const char* root, TierLayout* out) {
   if (!readNodeList(root, "/devices/system/node/online", &online)) online = memory;
   if (!readNodeList(root, "/devices/system/node/has_cpu", &cpus)) cpus = 0;
   if (memory == 0) return -ENOENT;
-  int reference = lowestNode(cpus & memory);
-  if (reference < 0) reference = lowestNode(cpus);
-  if (reference < 0) reference = lowestNode(memory);
+  NodeMask initiators = cpus != 0 ? cpus : NodeMask{1} << lowestNode(memory);
   int distances[kMaxNodes];
-  readDistances(root, reference, online, distances);
+  readNearestDistances(root, initiators, online, distances);
 
   KernelTier kernel[kMaxTiers * 2];
   int kernel_count = readKernelTiers(root, kernel, kMaxTiers * 2);
