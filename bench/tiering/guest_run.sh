@@ -17,7 +17,7 @@ node_sys=/sys/devices/system/node
 setup=$out/setup.txt
 : > "$setup"
 
-say() { echo "guest_run: $*" >&2; }
+say() { echo "guest_run [$(cut -d" " -f1 /proc/uptime)]: $*" >&2; }
 # Writes a kernel knob and records it, so the doc can show the exact setup.
 knob() {
   echo "echo $2 > $1" >> "$setup"
@@ -175,6 +175,7 @@ vm_start=$(cat /proc/vmstat)
 t0=$(date +%s.%N)
 
 # 3. The workload.
+say "setup done, $policy in place; starting the workload"
 "$build/bench/tiering/tiering_load" --pattern "$pattern" --seconds "$seconds" \
   --table-mib "$table_mib" --far-node "$far" --json "$out/samples.jsonl"
 
