@@ -569,7 +569,9 @@ size_t tier_engine_usable_size(const void* block) {
 void tier_engine_free_sized(void* block, size_t size) {
   int rank = rankOfAddress(block);
   if (rank < 0) return;
-  freeOn(rank, block, sizeClass(size));
+  // Large blocks are rare: ask jemalloc rather than trust a size it would act on.
+  size_t usable = sizeClass(size);
+  freeOn(rank, block, usable <= kFrontMax ? usable : usableOf(block));
 }
 
 void tier_engine_atfork_prepare(void) { pthread_mutex_lock(&g_init_lock); }
