@@ -12,6 +12,7 @@
 // operation (lower is better), Y the process's peak resident set (VmHWM).
 // The workloads follow the published descriptions of larson (Larson & Krishnan),
 // xmalloc-test (Lever & Boreham) and cache-scratch (Hoard); the code is ours.
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,7 +28,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -35,7 +35,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Keeps the compiler from pairing and eliding malloc/free.
-inline void escape(void* pointer) { asm volatile("" : : "g"(pointer) : "memory"); }
+inline void escape(void* pointer) {
+  asm volatile("" : : "g"(pointer) : "memory");
+}
 
 double nanosSince(Clock::time_point start) {
   return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
@@ -72,7 +74,8 @@ class SpinBarrier {
       generation_.fetch_add(1);
       return;
     }
-    while (generation_.load() == generation) std::this_thread::yield();
+    while (generation_.load() == generation)
+      std::this_thread::yield();
   }
 
  private:
@@ -85,8 +88,10 @@ class SpinBarrier {
 template <typename Body>
 void runThreads(int threads, Body body) {
   std::vector<std::thread> workers;
-  for (int index = 0; index < threads; ++index) workers.emplace_back(body, index);
-  for (auto& worker : workers) worker.join();
+  for (int index = 0; index < threads; ++index)
+    workers.emplace_back(body, index);
+  for (auto& worker : workers)
+    worker.join();
 }
 
 // Times `pairs` malloc+touch+free pairs of `size` bytes; ns per pair.
@@ -119,7 +124,8 @@ double pairNanos(size_t size, int threads) {
     }
   });
   double sum = 0;
-  for (double value : best) sum += value;
+  for (double value : best)
+    sum += value;
   return sum / threads;
 }
 
@@ -138,7 +144,8 @@ double larsonNanos(int threads) {
   std::vector<std::vector<void*>> slots(threads, std::vector<void*>(kSlots));
   for (int thread = 0; thread < threads; ++thread) {
     std::minstd_rand random(4141 + thread);
-    for (auto& slot : slots[thread]) slot = mustAllocate(randomSize(random, 8, 1000));
+    for (auto& slot : slots[thread])
+      slot = mustAllocate(randomSize(random, 8, 1000));
   }
   auto start = Clock::now();
   for (int generation = 0; generation < kGenerations; ++generation) {
@@ -156,7 +163,8 @@ double larsonNanos(int threads) {
   }
   double nanos = nanosSince(start);
   for (auto& mine : slots) {
-    for (void* block : mine) std::free(block);
+    for (void* block : mine)
+      std::free(block);
   }
   return nanos / (static_cast<double>(kReplacements) * kGenerations * threads);
 }
@@ -223,7 +231,8 @@ double xmallocNanos(int threads) {
       queue.producerDone();
     } else {
       for (auto batch = queue.pop(); !batch.empty(); batch = queue.pop()) {
-        for (void* block : batch) std::free(block);
+        for (void* block : batch)
+          std::free(block);
       }
     }
   });
@@ -240,14 +249,16 @@ double cacheScratchNanos(int threads) {
   constexpr int kIterations = 40'000;
   constexpr int kWrites = 500;
   std::vector<char*> handed(threads);
-  for (auto& object : handed) object = static_cast<char*>(mustAllocate(kObjectSize));
+  for (auto& object : handed)
+    object = static_cast<char*>(mustAllocate(kObjectSize));
   auto start = Clock::now();
   runThreads(threads, [&](int index) {
     std::free(handed[index]);
     for (int i = 0; i < kIterations; ++i) {
       auto* object = static_cast<volatile char*>(mustAllocate(kObjectSize));
       for (int write = 0; write < kWrites; ++write) {
-        for (size_t byte = 0; byte < kObjectSize; ++byte) object[byte] = object[byte] + 1;
+        for (size_t byte = 0; byte < kObjectSize; ++byte)
+          object[byte] = object[byte] + 1;
       }
       std::free(const_cast<char*>(object));
     }
@@ -290,10 +301,12 @@ double churnNanos(int threads) {
         ++replacements[index];
       }
     }
-    for (auto& [block, size] : blocks) std::free(block);
+    for (auto& [block, size] : blocks)
+      std::free(block);
   });
   long total = 0;
-  for (long count : replacements) total += count;
+  for (long count : replacements)
+    total += count;
   return nanosSince(start) / static_cast<double>(total);
 }
 

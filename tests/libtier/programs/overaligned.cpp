@@ -55,7 +55,9 @@ struct Handoff {
   uint64_t seed = 0;
 };
 
-uint64_t pattern(uint64_t seed, uint64_t index) { return seed * 0x9E3779B97F4A7C15ull + index; }
+uint64_t pattern(uint64_t seed, uint64_t index) {
+  return seed * 0x9E3779B97F4A7C15ull + index;
+}
 
 Handoff make(uint64_t seed) {
   Handoff made;
@@ -63,7 +65,8 @@ Handoff make(uint64_t seed) {
   for (uint64_t i = 0; i < 200; ++i) {
     auto* line = new Line;
     checkAligned(line);
-    for (uint64_t w = 0; w < 8; ++w) line->words[w] = pattern(seed, i * 8 + w);
+    for (uint64_t w = 0; w < 8; ++w)
+      line->words[w] = pattern(seed, i * 8 + w);
     made.lines.push_back(line);
   }
   for (uint64_t i = 0; i < 16; ++i) {
@@ -103,7 +106,7 @@ void checkAndRelease(Handoff& made) {
         break;
       }
     }
-    ::operator delete(made.pages[i], std::align_val_t{alignof(Page)}, std::nothrow);
+    ::operator delete (made.pages[i], std::align_val_t{alignof(Page)}, std::nothrow);
   }
   for (int i = 0; i < 33; ++i) {
     if (made.odds[i].values[191] != static_cast<uint32_t>(pattern(made.seed, 1000 + i))) {
@@ -131,7 +134,8 @@ void cAlignedFamily() {
     fail("valloc", blocks[2]);
   }
   if (blocks[3] == nullptr) fail("malloc(0) returned NULL", nullptr);
-  for (void* block : blocks) std::free(block);
+  for (void* block : blocks)
+    std::free(block);
 }
 
 // Rounds of: every thread makes a Handoff, publishes it, then checks and
@@ -142,7 +146,8 @@ int runThreads(int threads, int rounds) {
   std::atomic<int> arrived{0};
   auto barrier = [&](int generation) {
     arrived.fetch_add(1);
-    while (arrived.load() < generation * threads) std::this_thread::yield();
+    while (arrived.load() < generation * threads)
+      std::this_thread::yield();
   };
   for (int index = 0; index < threads; ++index) {
     workers.emplace_back([&, index] {
@@ -156,7 +161,8 @@ int runThreads(int threads, int rounds) {
       }
     });
   }
-  for (auto& worker : workers) worker.join();
+  for (auto& worker : workers)
+    worker.join();
   return rounds * threads;
 }
 
@@ -176,14 +182,15 @@ void reportFarPages(int far_node) {
     }
   }
   std::vector<int> status(addresses.size(), -1);
-  long rc = syscall(SYS_move_pages, 0, addresses.size(), addresses.data(), nullptr,
-                    status.data(), 0);
+  long rc =
+      syscall(SYS_move_pages, 0, addresses.size(), addresses.data(), nullptr, status.data(), 0);
   if (rc != 0) {
     fail("move_pages failed", nullptr);
     return;
   }
   size_t far = 0;
-  for (int node : status) far += node == far_node ? 1 : 0;
+  for (int node : status)
+    far += node == far_node ? 1 : 0;
   std::printf("far_pages=%zu of=%zu\n", far, addresses.size());
 }
 

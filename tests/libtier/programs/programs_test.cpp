@@ -48,7 +48,9 @@ std::string preloadPath() {
   return error ? path : canonical.string();
 }
 
-bool inLab() { return std::getenv("LAB_PRESET") != nullptr; }
+bool inLab() {
+  return std::getenv("LAB_PRESET") != nullptr;
+}
 
 struct Outcome {
   int exit_code = -1;  // -1 when killed by a signal
@@ -60,17 +62,18 @@ struct Outcome {
 
 struct Spawn {
   std::vector<std::string> argv;
-  std::string input;                 // written to stdin, which is then closed
-  std::vector<std::string> env;      // added (KEY=VALUE) after the preload
+  std::string input;             // written to stdin, which is then closed
+  std::vector<std::string> env;  // added (KEY=VALUE) after the preload
   std::string cwd;
-  bool preload = true;               // false: a reference run with no preload
-  bool check_maps = true;            // the program reads stdin before doing anything
+  bool preload = true;     // false: a reference run with no preload
+  bool check_maps = true;  // the program reads stdin before doing anything
 };
 
 std::string describe(const Spawn& spawn, const Outcome& outcome) {
   std::ostringstream text;
   text << "command:";
-  for (const auto& arg : spawn.argv) text << " " << arg;
+  for (const auto& arg : spawn.argv)
+    text << " " << arg;
   text << "\nexit " << outcome.exit_code << " signal " << outcome.signal
        << (outcome.maps_checked ? "" : " (maps not checked)") << "\nstderr (end): "
        << outcome.err.substr(outcome.err.size() > 3000 ? outcome.err.size() - 3000 : 0)
@@ -164,10 +167,12 @@ Outcome run(const Spawn& spawn) {
   }
   std::vector<std::string> env = childEnvironment(spawn);
   std::vector<char*> envp, argv;
-  for (auto& entry : env) envp.push_back(entry.data());
+  for (auto& entry : env)
+    envp.push_back(entry.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = spawn.argv;
-  for (auto& arg : args) argv.push_back(arg.data());
+  for (auto& arg : args)
+    argv.push_back(arg.data());
   argv.push_back(nullptr);
 
   pid_t pid = fork();
@@ -250,7 +255,8 @@ TEST_F(Programs, PythonStandardTestSuite) {
   // At exit the script reports its anonymous pages on the far node (lab).
   std::string script = R"(import os, sys, runpy
 sys.argv = ['python3 -m test', '-j1')";
-  for (const auto& test : tests) script += ", '" + test + "'";
+  for (const auto& test : tests)
+    script += ", '" + test + "'";
   script += R"(]
 try:
     runpy.run_module('test', run_name='__main__', alter_sys=True)
@@ -265,8 +271,7 @@ finally:
 )";
   int far_node = tier::test::farNode();
   // -I: no PYTHON* variables or user site; "-": the script comes on stdin.
-  Spawn spawn{.argv = {python, "-I", "-"}, .input = script, .env = {"TMPDIR=" + dir_},
-              .cwd = dir_};
+  Spawn spawn{.argv = {python, "-I", "-"}, .input = script, .env = {"TMPDIR=" + dir_}, .cwd = dir_};
   if (far_node >= 0) spawn.env.push_back("TIER_FAR_NODE=" + std::to_string(far_node));
   Outcome outcome = runChecked(spawn);
   if (far_node >= 0) {
@@ -309,7 +314,8 @@ SqliteExpectation expectedDatabase() {
     if (grp == 1005) names.push_back("item-" + std::to_string(id));
   }
   std::sort(names.begin(), names.end());
-  for (size_t i = 0; i < 3; ++i) expected.first_names += (i ? "," : "") + names[i];
+  for (size_t i = 0; i < 3; ++i)
+    expected.first_names += (i ? "," : "") + names[i];
   return expected;
 }
 
@@ -349,8 +355,8 @@ SELECT name FROM items INDEXED BY items_name WHERE name = 'item-4';
       << describe(first, built);
   Spawn second{.argv = {"sqlite3", "-batch", "-bail", database}, .input = reopen};
   Outcome reopened = runChecked(second);
-  EXPECT_EQ(reopened.out, "ok\n" + std::to_string(expected.moved) + "\n" +
-                              expected.first_names + "\nitem-4\n")
+  EXPECT_EQ(reopened.out,
+            "ok\n" + std::to_string(expected.moved) + "\n" + expected.first_names + "\nitem-4\n")
       << describe(second, reopened);
 }
 
@@ -380,24 +386,33 @@ std::string relativeName(int index) {
 // preload. Returns the outputs keyed by step.
 std::map<std::string, std::string> gitSession(const std::string& root, bool preload) {
   fs::path work = fs::path(root) / "repo";
-  for (int index = 0; index < 300; ++index) writeFile(work / relativeName(index), fileContent(index, 1));
+  for (int index = 0; index < 300; ++index)
+    writeFile(work / relativeName(index), fileContent(index, 1));
   std::string binary(70000, '\0');
   std::mt19937 random(7);
-  for (auto& byte : binary) byte = static_cast<char>(random());
+  for (auto& byte : binary)
+    byte = static_cast<char>(random());
   writeFile(work / "assets/blob.bin", binary);
   fs::create_directories(fs::path(root) / "home");
-  std::vector<std::string> env = {
-      "GIT_CONFIG_NOSYSTEM=1",         "HOME=" + root + "/home",
-      "GIT_AUTHOR_NAME=Tier Test",     "GIT_AUTHOR_EMAIL=tier@example.invalid",
-      "GIT_COMMITTER_NAME=Tier Test",  "GIT_COMMITTER_EMAIL=tier@example.invalid",
-      "GIT_AUTHOR_DATE=2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z",
-      "LC_ALL=C"};
+  std::vector<std::string> env = {"GIT_CONFIG_NOSYSTEM=1",
+                                  "HOME=" + root + "/home",
+                                  "GIT_AUTHOR_NAME=Tier Test",
+                                  "GIT_AUTHOR_EMAIL=tier@example.invalid",
+                                  "GIT_COMMITTER_NAME=Tier Test",
+                                  "GIT_COMMITTER_EMAIL=tier@example.invalid",
+                                  "GIT_AUTHOR_DATE=2026-01-01T00:00:00Z",
+                                  "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z",
+                                  "LC_ALL=C"};
   std::map<std::string, std::string> outputs;
   auto git = [&](const std::string& step, std::vector<std::string> args,
                  const std::string& input = "") {
     args.insert(args.begin(), "git");
-    Spawn spawn{.argv = args, .input = input, .env = env, .cwd = work.string(),
-                .preload = preload, .check_maps = preload && !input.empty()};
+    Spawn spawn{.argv = args,
+                .input = input,
+                .env = env,
+                .cwd = work.string(),
+                .preload = preload,
+                .check_maps = preload && !input.empty()};
     Outcome outcome = preload ? runChecked(spawn) : run(spawn);
     EXPECT_EQ(outcome.exit_code, 0) << describe(spawn, outcome);
     outputs[step] = outcome.out;
@@ -406,9 +421,12 @@ std::map<std::string, std::string> gitSession(const std::string& root, bool prel
   git("init", {"init", "-q", "-b", "main"});
   git("add", {"add", "."});
   git("commit1", {"commit", "-q", "-F", "-"}, "first: 301 files\n\nunder the preload\n");
-  for (int index = 0; index < 300; index += 6) writeFile(work / relativeName(index), fileContent(index, 2));
-  for (int index = 1; index < 300; index += 30) fs::remove(work / relativeName(index));
-  for (int index = 300; index < 320; ++index) writeFile(work / relativeName(index), fileContent(index, 1));
+  for (int index = 0; index < 300; index += 6)
+    writeFile(work / relativeName(index), fileContent(index, 2));
+  for (int index = 1; index < 300; index += 30)
+    fs::remove(work / relativeName(index));
+  for (int index = 300; index < 320; ++index)
+    writeFile(work / relativeName(index), fileContent(index, 1));
   git("add2", {"add", "-A"});
   git("commit2", {"commit", "-q", "-F", "-"}, "second: changes, removals, additions\n");
   git("log", {"log", "--stat", "--format=%H %s"});
@@ -430,8 +448,10 @@ TEST_F(Programs, GitRepository) {
   EXPECT_EQ(under_shim["log"], reference["log"]) << "same content, same ids expected";
   EXPECT_FALSE(under_shim["log"].empty());
   for (const char* step : {"fsck1.err", "fsck2.err", "fsck1", "fsck2"}) {
-    EXPECT_EQ(under_shim[step].find("error"), std::string::npos) << step << ": " << under_shim[step];
-    EXPECT_EQ(under_shim[step].find("missing"), std::string::npos) << step << ": " << under_shim[step];
+    EXPECT_EQ(under_shim[step].find("error"), std::string::npos)
+        << step << ": " << under_shim[step];
+    EXPECT_EQ(under_shim[step].find("missing"), std::string::npos)
+        << step << ": " << under_shim[step];
   }
   EXPECT_EQ(under_shim["show"], fileContent(42, 2));
   EXPECT_EQ(under_shim["blob"].size(), 70000u);
@@ -526,7 +546,8 @@ TEST_F(Programs, StdoutThroughPipe) {
   Spawn writer{.argv = {STDOUT_WRITER_PATH, std::to_string(lines)}, .input = "go\n"};
   Outcome written = runChecked(writer);
   std::string expected;
-  for (long i = 0; i < lines; ++i) expected += "line " + std::to_string(i) + " of the stdout test\n";
+  for (long i = 0; i < lines; ++i)
+    expected += "line " + std::to_string(i) + " of the stdout test\n";
   EXPECT_EQ(written.out.size(), expected.size()) << describe(writer, written);
   EXPECT_TRUE(written.out == expected) << "the bytes differ";
 
@@ -535,9 +556,11 @@ TEST_F(Programs, StdoutThroughPipe) {
   std::iota(numbers.begin(), numbers.end(), 0);
   std::shuffle(numbers.begin(), numbers.end(), std::mt19937(11));
   std::string input, sorted;
-  for (long number : numbers) input += std::to_string(number) + "\n";
+  for (long number : numbers)
+    input += std::to_string(number) + "\n";
   std::sort(numbers.begin(), numbers.end());
-  for (long number : numbers) sorted += std::to_string(number) + "\n";
+  for (long number : numbers)
+    sorted += std::to_string(number) + "\n";
   Spawn sort{.argv = {"sort", "-n"}, .input = input, .env = {"LC_ALL=C"}};
   Outcome outcome = runChecked(sort);
   EXPECT_EQ(outcome.out.size(), sorted.size()) << describe(sort, outcome);

@@ -24,8 +24,10 @@ int main(int argc, char** argv) {
     std::memset(block, i, 4096);
     blocks.push_back(block);
   }
-  for (size_t i = 0; i < blocks.size(); i += 2) std::free(blocks[i]);
+  for (size_t i = 0; i < blocks.size(); i += 2)
+    std::free(blocks[i]);
   long lines = std::atol(argv[1]);
-  for (long i = 0; i < lines; ++i) std::printf("line %ld of the stdout test\n", i);
+  for (long i = 0; i < lines; ++i)
+    std::printf("line %ld of the stdout test\n", i);
   return 0;
 }
