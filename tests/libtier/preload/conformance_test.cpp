@@ -1,8 +1,9 @@
 // The malloc family's and C++ new/delete's semantics, as glibc 2.36 has them.
 // The same binary runs three times (see CMakeLists.txt): on plain glibc (the
 // reference: every expectation here holds there), under the shim over a
-// stand-in engine, and under libtier-preload.so. TIER_EXPECT says which, so a
-// preload that silently did not take fails instead of passing on glibc.
+// stand-in engine, and under libtier-preload.so. A run with a libtier-preload
+// LD_PRELOAD checks that libtier's tier_of is there and owns malloc's blocks,
+// so a preload that silently did not take fails instead of passing on glibc.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <malloc.h>
@@ -27,8 +28,8 @@ namespace {
 constexpr int kErrnoSentinel = 4242;
 
 bool underShim() {
-  const char* expect = std::getenv("TIER_EXPECT");
-  return expect != nullptr && std::string(expect) != "glibc";
+  const char* preload = std::getenv("LD_PRELOAD");
+  return preload != nullptr && std::string(preload).find("tier-preload") != std::string::npos;
 }
 
 // libtier's tier_of when the shim is loaded (never linked: the glibc run has none).
