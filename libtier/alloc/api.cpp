@@ -57,6 +57,7 @@ void* tier_realloc(void* block, size_t size) {
   int flags = allocateOnFlags(rank);
   if (flags != 0) resized = tierje_rallocx(block, size, flags);
   if (resized == nullptr) return moveTo(TIER_RANK(rank), block, size);  // the tier is full: spill
+  noteBlock(resized);
   size_t new_usable = usableOf(resized);
   accountResize(rank, static_cast<int64_t>(new_usable) - static_cast<int64_t>(old_usable),
                 resized != block);
@@ -104,11 +105,7 @@ int tier_posix_memalign(tier_where_t where, void** out, size_t alignment, size_t
   return 0;
 }
 
-void tier_free(void* block) {
-  int rank = rankOfAddress(block);
-  if (rank < 0) return;  // NULL, or not libtier's
-  freeOn(rank, block, usableOf(block));
-}
+void tier_free(void* block) { freeBlock(block); }
 
 size_t tier_usable_size(const void* block) { return tier_engine_usable_size(block); }
 

@@ -76,6 +76,20 @@ inline unsigned classIndex(size_t size) {
   return 9 + (lg - 7) * 4 + static_cast<unsigned>(((size - 1) >> (lg - 2)) & 3);
 }
 
+// Records the size class of the block's page for free (see Engine::class_map).
+inline void noteClass(const void* block, size_t usable) {
+  size_t page = (reinterpret_cast<uintptr_t>(block) - g_engine.base) >> kClassMapShift;
+  uint8_t value = usable <= kFrontMax ? static_cast<uint8_t>(classIndex(usable) + 1) : 0;
+  __atomic_store_n(&g_engine.class_map[page], value, __ATOMIC_RELAXED);
+}
+
+// The block's usable size: from the class map, else from jemalloc.
+inline size_t usableSize(const void* block) {
+  size_t page = (reinterpret_cast<uintptr_t>(block) - g_engine.base) >> kClassMapShift;
+  uint8_t value = __atomic_load_n(&g_engine.class_map[page], __ATOMIC_RELAXED);
+  return value != 0 ? kClassSizes[value - 1u] : tierje_sallocx(block, 0);
+}
+
 struct FrontBin {
   uint32_t count;
   uint32_t capacity;
@@ -108,6 +122,11 @@ pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
 constinit std::atomic<int> g_init_state{0};  // 0 not yet, 1 ready, < 0 failed with -errno
 pthread_key_t g_thread_key;
 constinit std::atomic<unsigned> g_thread_seq{0};
+// jemalloc's batch_alloc takes a run of blocks out of the tcache bin (and
+// fresh slabs) in one call, where mallocx would be one slow-path call each.
+constinit size_t g_batch_mib[4] = {};
+constinit size_t g_batch_miblen = 0;
+
 
 uint64_t monotonicNs() {
   timespec now;
@@ -235,7 +254,7 @@ bool createArenas(Tier& tier, int narenas) {
   return true;
 }
 
-void foldThread(ThreadState& ts, int rank) {
+__attribute__((noinline)) void foldThread(ThreadState& ts, int rank) {
   Tier& tier = g_engine.tiers[rank];
   tier.allocated_bytes.fetch_add(ts.pending_bytes[rank], std::memory_order_relaxed);
   tier.allocations.fetch_add(ts.pending_allocations[rank], std::memory_order_relaxed);
@@ -311,6 +330,10 @@ int setUp() {
   uintptr_t raw_end = reinterpret_cast<uintptr_t>(raw) + total + kHugePage;
   if (raw_end > base + total) munmap(reinterpret_cast<void*>(base + total), raw_end - base - total);
 
+  void* map = mmap(nullptr, total >> kClassMapShift, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (map == MAP_FAILED) return -errno;
+  e.class_map = static_cast<uint8_t*>(map);
   long cpus = sysconf(_SC_NPROCESSORS_CONF);
   int narenas = cpus < 1 ? 1 : (cpus > kMaxArenasPerTier ? kMaxArenasPerTier : int(cpus));
   for (int n = 0; n < kMaxNodes; ++n) e.rank_of_node[n] = -1;
@@ -334,6 +357,9 @@ int setUp() {
   e.end = base + total;
   e.base = base;  // last: rankOfAddress is valid once base and end are
   if (pthread_key_create(&g_thread_key, threadExit) != 0) return -EAGAIN;
+  g_batch_miblen = sizeof g_batch_mib / sizeof g_batch_mib[0];
+  if (tierje_mallctlnametomib("experimental.batch_alloc", g_batch_mib, &g_batch_miblen) != 0)
+    g_batch_miblen = 0;  // refill one block at a time
   pthread_atfork(tier_engine_atfork_prepare, tier_engine_atfork_parent, tier_engine_atfork_child);
   return 0;
 }
@@ -350,7 +376,7 @@ int ensureInit() {
 namespace {
 
 // Slow path of a thread's first use of a tier: its explicit tcache and arena.
-int threadFlags(int rank) {
+__attribute__((noinline)) int threadFlags(int rank) {
   ThreadState& ts = t_thread;
   Tier& tier = g_engine.tiers[rank];
   if (!tier.usable) return 0;
@@ -370,12 +396,28 @@ int threadFlags(int rank) {
   return ts.flags[rank];
 }
 
+// Allocations fold every 64 (or 64 KiB), frees every 64 KiB freed.
 inline void account(ThreadState& ts, int rank, int64_t bytes, uint32_t allocations) {
   ts.pending_bytes[rank] += bytes;
   ts.pending_allocations[rank] += allocations;
   if (ts.pending_allocations[rank] >= kFoldAllocations || ts.pending_bytes[rank] >= kFoldBytes ||
       ts.pending_bytes[rank] <= -kFoldBytes)
     foldThread(ts, rank);
+}
+
+inline void accountFree(ThreadState& ts, int rank, int64_t bytes) {
+  ts.pending_bytes[rank] -= bytes;
+  if (ts.pending_bytes[rank] <= -kFoldBytes) foldThread(ts, rank);
+}
+
+void refillBatch(FrontBin& bin, uint32_t want, size_t size, int flags) {
+  if (g_batch_miblen == 0 || bin.count >= want) return;
+  tierje_batch_alloc_packet packet{bin.slots + bin.count, want - bin.count, size, flags};
+  size_t filled = 0;
+  size_t length = sizeof filled;
+  if (tierje_mallctlbymib(g_batch_mib, g_batch_miblen, &filled, &length, &packet,
+                          sizeof packet) == 0 && filled <= want - bin.count)
+    bin.count += static_cast<uint32_t>(filled);
 }
 
 int threadFlagsFor(int rank) {
@@ -385,7 +427,7 @@ int threadFlagsFor(int rank) {
 
 // Allocation past the front cache: its first use by the thread, an empty
 // bin (refilled with half its capacity), an aligned or large request.
-void* allocateSlow(int rank, size_t size, int extra_flags) {
+__attribute__((noinline)) void* allocateSlow(int rank, size_t size, int extra_flags) {
   ThreadState& ts = t_thread;
   int flags = threadFlagsFor(rank);
   if (flags == 0) return nullptr;
@@ -394,11 +436,14 @@ void* allocateSlow(int rank, size_t size, int extra_flags) {
     unsigned c = classIndex(size);
     FrontBin& bin = front->bins[c];
     uint32_t want = bin.capacity / 2 + 1;
+    uint32_t first_new = bin.count;
+    refillBatch(bin, want, kClassSizes[c], flags);
     while (bin.count < want) {
       void* block = tierje_mallocx(kClassSizes[c], flags);
       if (block == nullptr) break;
       bin.slots[bin.count++] = block;
     }
+    for (uint32_t i = first_new; i < bin.count; ++i) noteClass(bin.slots[i], kClassSizes[c]);
     if (bin.count == 0) return nullptr;
     void* block = bin.slots[--bin.count];
     account(ts, rank, static_cast<int64_t>(kClassSizes[c]), 1);
@@ -408,11 +453,12 @@ void* allocateSlow(int rank, size_t size, int extra_flags) {
   void* block = tierje_mallocx(size == 0 ? 1 : size, flags | extra_flags);
   if (block == nullptr) return nullptr;
   size_t usable = (extra_flags & 0x3f) == 0 ? sizeClass(size) : tierje_sallocx(block, 0);
+  noteClass(block, usable);
   account(ts, rank, static_cast<int64_t>(usable), 1);
   return block;
 }
 
-void freeSlow(int rank, void* block, size_t usable) {
+__attribute__((noinline)) void freeSlow(int rank, void* block, size_t usable) {
   ThreadState& ts = t_thread;
   int flags = threadFlagsFor(rank);
   if (flags == 0) flags = kNoTcache;
@@ -431,7 +477,10 @@ void freeSlow(int rank, void* block, size_t usable) {
 }  // namespace
 
 // The engine's allocation entry points, shared with api.cpp.
-void* allocateOn(int rank, size_t size, int extra_flags) {
+__attribute__((always_inline)) inline void* allocateOnFast(int rank, size_t size, int extra_flags);
+void* allocateOn(int rank, size_t size, int extra_flags) { return allocateOnFast(rank, size, extra_flags); }
+
+__attribute__((always_inline)) inline void* allocateOnFast(int rank, size_t size, int extra_flags) {
   ThreadState& ts = t_thread;
   FrontCache* front = ts.front[rank];
   if (__builtin_expect(front != nullptr && size <= kFrontMax && (extra_flags & 0x3f) == 0, 1)) {
@@ -474,7 +523,7 @@ void freeOn(int rank, void* block, size_t usable) {
     FrontBin& bin = front->bins[classIndex(usable)];
     if (__builtin_expect(bin.count < bin.capacity, 1)) {
       bin.slots[bin.count++] = block;
-      account(ts, rank, -static_cast<int64_t>(usable), 0);
+      accountFree(ts, rank, static_cast<int64_t>(usable));
       return;
     }
   }
@@ -506,16 +555,39 @@ void* allocateWhere(tier_where_t where, size_t size, int extra_flags) {
     errno = ENOMEM;
     return nullptr;
   }
-  int rank = resolveRank(where, size);
+  // An explicit rank that exists: no resolving.
+  int rank = static_cast<unsigned>(where) < static_cast<unsigned>(g_engine.count)
+                 ? where
+                 : resolveRank(where, size);
   if (rank < 0) {
     errno = EINVAL;
     return nullptr;
   }
-  void* block = allocateOn(rank, size, extra_flags);
+  void* block = allocateOnFast(rank, size, extra_flags);
   return block != nullptr ? block : allocateSpilling(rank, size, extra_flags);
 }
 
-size_t usableOf(const void* block) { return tierje_sallocx(block, 0); }
+size_t usableOf(const void* block) { return usableSize(block); }
+
+void noteBlock(const void* block) { noteClass(block, tierje_sallocx(block, 0)); }
+
+void freeBlock(void* block) {
+  int rank = rankOfAddress(block);
+  if (rank < 0) return;  // NULL, or not libtier's
+  size_t page = (reinterpret_cast<uintptr_t>(block) - g_engine.base) >> kClassMapShift;
+  unsigned value = __atomic_load_n(&g_engine.class_map[page], __ATOMIC_RELAXED);
+  ThreadState& ts = t_thread;
+  FrontCache* front = ts.front[rank];
+  if (__builtin_expect(value != 0 && front != nullptr, 1)) {  // the class is known: no lookup
+    FrontBin& bin = front->bins[value - 1];
+    if (__builtin_expect(bin.count < bin.capacity, 1)) {
+      bin.slots[bin.count++] = block;
+      accountFree(ts, rank, static_cast<int64_t>(kClassSizes[value - 1]));
+      return;
+    }
+  }
+  freeOn(rank, block, usableSize(block));
+}
 
 int allocateOnFlags(int rank) { return threadFlagsFor(rank); }
 

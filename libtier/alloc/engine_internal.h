@@ -41,10 +41,17 @@ struct Engine {
   unsigned shift = 0;
   uintptr_t end = 0;
   Tier tiers[kMaxTiers];
+  // One byte per 4 KiB page of the reservation: 1 + the size class of the
+  // blocks starting in that page (a page belongs to one jemalloc slab or
+  // extent, so all of them share it), 0 when unknown. Lets free skip
+  // jemalloc's lookup. In DRAM, like all the engine's metadata.
+  uint8_t* class_map = nullptr;
   int8_t rank_of_node[kMaxNodes] = {};
 };
 
 extern Engine g_engine;
+
+inline constexpr unsigned kClassMapShift = 12;
 
 // The rank whose range holds p, or -1.
 inline int rankOfAddress(const void* p) {
@@ -69,5 +76,9 @@ int allocateOnFlags(int rank);
 // Statistics of a resize in place or a move within one tier.
 void accountResize(int rank, int64_t delta_bytes, bool moved);
 size_t usableOf(const void* block);
+// Records a block jemalloc placed outside the engine's paths (rallocx).
+void noteBlock(const void* block);
+// tier_free: NULL and foreign pointers are ignored.
+void freeBlock(void* block);
 
 }  // namespace tier::alloc

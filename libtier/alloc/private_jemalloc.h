@@ -14,6 +14,9 @@ void tierje_sdallocx(void* block, size_t size, int flags);
 size_t tierje_sallocx(const void* block, int flags);
 size_t tierje_nallocx(size_t size, int flags);
 int tierje_mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen);
+int tierje_mallctlnametomib(const char* name, size_t* mib, size_t* miblenp);
+int tierje_mallctlbymib(const size_t* mib, size_t miblen, void* oldp, size_t* oldlenp, void* newp,
+                        size_t newlen);
 
 struct tierje_extent_hooks;
 using tierje_alloc_fn = void* (*)(tierje_extent_hooks*, void* new_addr, size_t size,
@@ -46,6 +49,14 @@ struct tierje_extent_hooks {
 struct tierje_arena_config {
   tierje_extent_hooks* extent_hooks;
   bool metadata_use_hooks;
+};
+
+// The request of "experimental.batch_alloc" (5.3.0): fill ptrs[0..num).
+struct tierje_batch_alloc_packet {
+  void** ptrs;
+  size_t num;
+  size_t size;
+  int flags;
 };
 
 }  // extern "C"
