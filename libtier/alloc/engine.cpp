@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devdax.h"
 #include "engine_internal.h"
 
 // The private jemalloc's compile-time options (its weak tierje_malloc_conf):
@@ -122,6 +123,7 @@ pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
 constinit std::atomic<int> g_init_state{0};  // 0 not yet, 1 ready, < 0 failed with -errno
 pthread_key_t g_thread_key;
 constinit std::atomic<unsigned> g_thread_seq{0};
+constinit int g_devdax_status = 0;  // 0 not asked, 1 mapped, -errno failed
 // jemalloc's batch_alloc takes a run of blocks out of the tcache bin (and
 // fresh slabs) in one call, where mallocx would be one slow-path call each.
 constinit size_t g_batch_mib[4] = {};
@@ -154,7 +156,7 @@ uint64_t headroomBytes(uint64_t total) {
 }
 
 bool tierHasRoom(Tier& tier, size_t size) {
-  if (g_engine.count < 2 || t_thread.force_growth) return true;  // nowhere to spill
+  if (g_engine.count < 2 || t_thread.force_growth || tier.nodes == 0) return true;
   uint64_t now = monotonicNs();
   if (now < tier.full_until_ns.load(std::memory_order_relaxed)) return false;
   uint64_t total = nodesMeminfo("/sys", tier.nodes, "MemTotal");
@@ -182,6 +184,14 @@ void* hookAlloc(tierje_extent_hooks* hooks, void* new_addr, size_t size, size_t 
     end = start + size;
     if (end < start || end > tier.limit) return nullptr;  // the reserved range is used up
   } while (!tier.frontier.compare_exchange_weak(current, end, std::memory_order_relaxed));
+  if (tier.devdax) {  // mapped whole at init; the device's old contents are there
+    tier.mapped_bytes.fetch_add(size, std::memory_order_relaxed);
+    tier.grow_calls.fetch_add(1, std::memory_order_relaxed);
+    *zero = false;
+    *commit = true;
+    errno = saved_errno;
+    return reinterpret_cast<void*>(start);
+  }
   // mprotect keeps the range's mbind policy (same VMA flags: it merges back).
   if (mprotect(reinterpret_cast<void*>(start), size, PROT_READ | PROT_WRITE) != 0) {
     errno = saved_errno;
@@ -198,15 +208,17 @@ void* hookAlloc(tierje_extent_hooks* hooks, void* new_addr, size_t size, size_t 
 // Opt out: jemalloc keeps the extent (opt.retain) and reuses it on this tier.
 bool hookDalloc(tierje_extent_hooks*, void*, size_t, bool, unsigned) { return true; }
 
-void hookDestroy(tierje_extent_hooks*, void* addr, size_t size, bool, unsigned) {
-  madvise(addr, size, MADV_DONTNEED);
+void hookDestroy(tierje_extent_hooks* hooks, void* addr, size_t size, bool, unsigned) {
+  if (!reinterpret_cast<Tier*>(hooks)->devdax) madvise(addr, size, MADV_DONTNEED);
 }
 
 bool hookCommit(tierje_extent_hooks*, void*, size_t, size_t, size_t, unsigned) { return false; }
 bool hookDecommit(tierje_extent_hooks*, void*, size_t, size_t, size_t, unsigned) { return true; }
 
 // MADV_DONTNEED keeps the VMA and so its policy; a remap would drop it.
-bool hookPurge(tierje_extent_hooks*, void* addr, size_t, size_t offset, size_t length, unsigned) {
+bool hookPurge(tierje_extent_hooks* hooks, void* addr, size_t, size_t offset, size_t length,
+               unsigned) {
+  if (reinterpret_cast<Tier*>(hooks)->devdax) return true;  // device memory: nothing to give back
   int saved_errno = errno;
   bool failed = madvise(static_cast<char*>(addr) + offset, length, MADV_DONTNEED) != 0;
   errno = saved_errno;
@@ -312,6 +324,17 @@ int setUp() {
       layout.nodes[0] = 1;  // no sysfs: one tier, the kernel's default placement
     }
   }
+  // The devdax pool, when asked for, is one more tier after the NUMA ones.
+  const char* devdax_path = getenv("LIBTIER_DEVDAX");
+  int devdax_rank = -1;
+  if (devdax_path != nullptr && *devdax_path != '\0') {
+    if (layout.count < kMaxTiers) {
+      devdax_rank = layout.count;
+      layout.nodes[layout.count++] = 0;
+    } else {
+      g_devdax_status = -E2BIG;
+    }
+  }
   Engine& e = g_engine;
   uint64_t slot = 4 * kGiB;
   for (int r = 0; r < layout.count; ++r) {
@@ -345,6 +368,15 @@ int setUp() {
     tier.base = base + static_cast<uintptr_t>(slot) * static_cast<uintptr_t>(r);
     tier.limit = tier.base + slot;
     tier.frontier.store(tier.base, std::memory_order_relaxed);
+    if (r == devdax_rank) {
+      tier.devdax = true;
+      long mapped = mapDevdax(devdax_path, tier.base, slot);
+      g_devdax_status = mapped > 0 ? 1 : static_cast<int>(mapped < 0 ? mapped : -ENOSPC);
+      if (mapped > 0) tier.limit = tier.base + static_cast<uintptr_t>(mapped);
+      tier.usable = mapped > 0 && createArenas(tier, narenas);
+      if (tier.usable) ++usable;
+      continue;
+    }
     // An unbindable tier (a node gone) is left out: requests for it spill.
     tier.usable = (bindTier(tier) || layout.count == 1) && createArenas(tier, narenas);
     if (tier.usable) ++usable;
@@ -652,6 +684,11 @@ void tier_engine_atfork_child(void) { pthread_mutex_unlock(&g_init_lock); }
 
 void tier_engine_flush_thread_stats(void) {
   for (int rank = 0; rank < g_engine.count; ++rank) foldThread(t_thread, rank);
+}
+
+int tier_engine_devdax_status(void) {
+  ensureInit();
+  return g_devdax_status;
 }
 
 unsigned long tier_engine_grow_calls(int rank) {

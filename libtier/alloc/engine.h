@@ -61,6 +61,12 @@ void tier_engine_flush_thread_stats(void);
  * was mmap'd and mbind'd once at init); 0 for a rank that does not exist. */
 unsigned long tier_engine_grow_calls(int rank);
 
+/* The devdax tier (LIBTIER_DEVDAX=/dev/daxX.Y: a device-DAX device, mapped
+ * with libpmem2 as one more tier after the NUMA ones): 0 when not asked for,
+ * 1 when mapped, -errno when it could not be (requests for its rank then
+ * spill to the tier above). For the shim to report a bad value once. */
+int tier_engine_devdax_status(void);
+
 /* The rank of the tier holding NUMA node `node`, -1 when the node holds no
  * memory libtier manages. */
 int tier_engine_rank_of_node(int node);

@@ -21,6 +21,7 @@ struct Tier {
   int rank = 0;
   NodeMask nodes = 0;
   bool usable = false;  // reserved and bound
+  bool devdax = false;  // a device-DAX mapping (LIBTIER_DEVDAX), not NUMA memory
   uintptr_t base = 0;
   uintptr_t limit = 0;  // base + reserved bytes
   std::atomic<uintptr_t> frontier{0};

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <vector>
@@ -41,6 +42,47 @@ Placement placementOf(const std::vector<std::pair<char*, size_t>>& blocks, int n
   p.pages = list.size();
   for (int s : status) p.on_node += s == node;
   return p;
+}
+
+// LIBTIER_DEVDAX set (lab_devdax.sh): the device is the last tier, its
+// blocks hold bytes, and it fills up without failing requests.
+TEST(LabDevdax, DeviceDaxIsTheLastTier) {
+  if (getenv("LIBTIER_DEVDAX") == nullptr) GTEST_SKIP() << "LIBTIER_DEVDAX not set";
+  ASSERT_EQ(tier_engine_devdax_status(), 1);
+  int rank = tier_count() - 1;
+  tier_stats_t stats{};
+  ASSERT_EQ(tier_stats(rank, &stats), 0);
+  EXPECT_EQ(stats.node_count, 0);
+  printf("devdax tier: rank %d, %llu bytes mapped\n", rank,
+         static_cast<unsigned long long>(stats.reserved_bytes));
+  EXPECT_GE(stats.reserved_bytes, uint64_t{64} << 20);
+  std::vector<std::pair<char*, size_t>> blocks;
+  size_t sizes[] = {48, 1000, 30000, 1 << 20};
+  for (int i = 0; i < 200; ++i) {
+    size_t size = sizes[i % 4];
+    auto* block = static_cast<char*>(tier_malloc(TIER_RANK(rank), size));
+    ASSERT_NE(block, nullptr);
+    EXPECT_EQ(tier_of(block), rank);
+    memset(block, i & 0xff, size);
+    blocks.emplace_back(block, size);
+  }
+  for (size_t i = 0; i < blocks.size(); ++i)
+    for (size_t j = 0; j < blocks[i].second; j += 97)
+      ASSERT_EQ(static_cast<unsigned char>(blocks[i].first[j]), i & 0xff);
+  for (auto [block, size] : blocks) tier_free(block);
+  // Past the device's size, requests are served by the tier above.
+  std::vector<void*> big;
+  size_t on_device = 0;
+  for (uint64_t total = 0; total < stats.reserved_bytes + (uint64_t{64} << 20);
+       total += 8 << 20) {
+    void* block = tier_malloc(TIER_RANK(rank), 8 << 20);
+    ASSERT_NE(block, nullptr);
+    on_device += tier_of(block) == rank;
+    big.push_back(block);
+  }
+  EXPECT_GT(on_device, 0u);
+  EXPECT_LT(on_device, big.size());
+  for (void* block : big) tier_free(block);
 }
 
 class Lab : public ::testing::Test {
