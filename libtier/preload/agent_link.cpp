@@ -42,20 +42,33 @@ struct Writer {
     add("\"");
     for (const char* c = text; *c != '\0' && !failed; ++c) {
       auto byte = static_cast<unsigned char>(*c);
-      if (byte == '"' || byte == '\\') add("\\%c", *c);
-      else if (byte < 0x20) add("\\u%04x", byte);
-      else add("%c", *c);
+      if (byte == '"' || byte == '\\')
+        add("\\%c", *c);
+      else if (byte < 0x20)
+        add("\\u%04x", byte);
+      else
+        add("%c", *c);
     }
     add("\"");
   }
 
   void addTarget(Target target) {
     switch (target.kind) {
-      case Target::kFast: add("\"fast\""); break;
-      case Target::kFar: add("\"far\""); break;
-      case Target::kRatio: add("\"ratio\""); break;
-      case Target::kRank: add("\"rank%d\"", target.index); break;
-      case Target::kNode: add("\"node%d\"", target.index); break;
+      case Target::kFast:
+        add("\"fast\"");
+        break;
+      case Target::kFar:
+        add("\"far\"");
+        break;
+      case Target::kRatio:
+        add("\"ratio\"");
+        break;
+      case Target::kRank:
+        add("\"rank%d\"", target.index);
+        break;
+      case Target::kNode:
+        add("\"node%d\"", target.index);
+        break;
     }
   }
 };
@@ -75,14 +88,18 @@ size_t formatRegistration(char* out, size_t capacity, int pid, const char* progr
     w.add(",\"weight\":%u}", policy.shares[i].weight);
   }
   w.add("],\"threshold\":");
-  if (policy.threshold == kNoLimit) w.add("null");
-  else w.add("%llu", static_cast<unsigned long long>(policy.threshold));
+  if (policy.threshold == kNoLimit)
+    w.add("null");
+  else
+    w.add("%llu", static_cast<unsigned long long>(policy.threshold));
   w.add(",\"rules\":[");
   for (int i = 0; i < policy.rule_count; ++i) {
     const SizeRule& rule = policy.rules[i];
     w.add("%s{\"low\":%llu,\"high\":", i ? "," : "", static_cast<unsigned long long>(rule.low));
-    if (rule.high == kNoLimit) w.add("null");
-    else w.add("%llu", static_cast<unsigned long long>(rule.high));
+    if (rule.high == kNoLimit)
+      w.add("null");
+    else
+      w.add("%llu", static_cast<unsigned long long>(rule.high));
     w.add(",\"target\":");
     w.addTarget(rule.target);
     w.add("}");
@@ -91,7 +108,8 @@ size_t formatRegistration(char* out, size_t capacity, int pid, const char* progr
   for (int i = 0; i < tier_count; ++i) {
     const tier_stats_t& tier = tiers[i];
     w.add("%s{\"rank\":%d,\"nodes\":[", i ? "," : "", tier.rank);
-    for (int n = 0; n < std::min(tier.node_count, 16); ++n) w.add("%s%d", n ? "," : "", tier.nodes[n]);
+    for (int n = 0; n < std::min(tier.node_count, 16); ++n)
+      w.add("%s%d", n ? "," : "", tier.nodes[n]);
     w.add("],\"reserved_bytes\":%llu}", static_cast<unsigned long long>(tier.reserved_bytes));
   }
   w.add("]}\n");
@@ -123,7 +141,8 @@ void programName(char* out, size_t capacity) {
   ssize_t n = ::read(fd, out, capacity - 1);
   ::close(fd);
   size_t length = n > 0 ? static_cast<size_t>(n) : 0;
-  while (length > 0 && out[length - 1] == '\n') --length;
+  while (length > 0 && out[length - 1] == '\n')
+    --length;
   out[length] = '\0';
 }
 
@@ -142,8 +161,8 @@ void registerWithAgent(const Policy& policy, int tier_count) {
   char program[32];
   programName(program, sizeof program);
   static char request[8192];
-  size_t length = formatRegistration(request, sizeof request, static_cast<int>(::getpid()),
-                                     program, policy, tiers, count);
+  size_t length = formatRegistration(request, sizeof request, static_cast<int>(::getpid()), program,
+                                     policy, tiers, count);
   if (length == 0) return;
 
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -151,9 +170,9 @@ void registerWithAgent(const Policy& policy, int tier_count) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path);
-  bool sent = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-              ::send(fd, request, length, MSG_NOSIGNAL | MSG_DONTWAIT) ==
-                  static_cast<ssize_t>(length);
+  bool sent =
+      ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      ::send(fd, request, length, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(length);
   int error = errno;
   if (!sent && (explicit_request || policy.debug))
     say("libtier-preload: cannot register with tierd at %s: %s\n", path, std::strerror(error));

@@ -34,7 +34,9 @@ using tier::preload::release;
 
 constexpr size_t kMinAlignment = 16;  // what malloc guarantees on x86-64 (glibc's MALLOC_ALIGNMENT)
 
-bool isPowerOfTwo(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
+bool isPowerOfTwo(size_t n) {
+  return n != 0 && (n & (n - 1)) == 0;
+}
 
 // memalign's rules: see the top of this file.
 void* allocateAlignedLikeGlibc(size_t alignment, size_t size) {
@@ -76,9 +78,13 @@ void* allocateOrNull(size_t alignment, size_t size) noexcept {
 
 #define TIER_EXPORT extern "C" __attribute__((visibility("default")))
 
-TIER_EXPORT void* malloc(size_t size) noexcept { return allocate(size); }
+TIER_EXPORT void* malloc(size_t size) noexcept {
+  return allocate(size);
+}
 
-TIER_EXPORT void free(void* block) noexcept { release(block); }
+TIER_EXPORT void free(void* block) noexcept {
+  release(block);
+}
 
 TIER_EXPORT void* calloc(size_t count, size_t size) noexcept {
   size_t total;
@@ -125,7 +131,9 @@ TIER_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) noexce
   return 0;
 }
 
-TIER_EXPORT void* valloc(size_t size) noexcept { return allocateAligned(pageSize(), size); }
+TIER_EXPORT void* valloc(size_t size) noexcept {
+  return allocateAligned(pageSize(), size);
+}
 
 TIER_EXPORT void* pvalloc(size_t size) noexcept {
   size_t page = pageSize();
@@ -145,8 +153,12 @@ TIER_EXPORT size_t malloc_usable_size(void* block) noexcept {
 // --- C++: every replaceable form of new and delete.
 #define TIER_EXPORT_CXX __attribute__((visibility("default")))
 
-TIER_EXPORT_CXX void* operator new(size_t size) { return allocateOrThrow(0, size); }
-TIER_EXPORT_CXX void* operator new[](size_t size) { return allocateOrThrow(0, size); }
+TIER_EXPORT_CXX void* operator new(size_t size) {
+  return allocateOrThrow(0, size);
+}
+TIER_EXPORT_CXX void* operator new[](size_t size) {
+  return allocateOrThrow(0, size);
+}
 TIER_EXPORT_CXX void* operator new(size_t size, const std::nothrow_t&) noexcept {
   return allocateOrNull(0, size);
 }
@@ -168,8 +180,12 @@ TIER_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment,
   return allocateOrNull(static_cast<size_t>(alignment), size);
 }
 
-TIER_EXPORT_CXX void operator delete(void* block) noexcept { release(block); }
-TIER_EXPORT_CXX void operator delete[](void* block) noexcept { release(block); }
+TIER_EXPORT_CXX void operator delete(void* block) noexcept {
+  release(block);
+}
+TIER_EXPORT_CXX void operator delete[](void* block) noexcept {
+  release(block);
+}
 TIER_EXPORT_CXX void operator delete(void* block, const std::nothrow_t&) noexcept {
   release(block);
 }
@@ -182,9 +198,14 @@ TIER_EXPORT_CXX void operator delete(void* block, size_t size) noexcept {
 TIER_EXPORT_CXX void operator delete[](void* block, size_t size) noexcept {
   tier::preload::releaseSized(block, size);
 }
-TIER_EXPORT_CXX void operator delete(void* block, std::align_val_t) noexcept { release(block); }
-TIER_EXPORT_CXX void operator delete[](void* block, std::align_val_t) noexcept { release(block); }
-TIER_EXPORT_CXX void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
+TIER_EXPORT_CXX void operator delete(void* block, std::align_val_t) noexcept {
+  release(block);
+}
+TIER_EXPORT_CXX void operator delete[](void* block, std::align_val_t) noexcept {
+  release(block);
+}
+TIER_EXPORT_CXX void operator delete(void* block, std::align_val_t,
+                                     const std::nothrow_t&) noexcept {
   release(block);
 }
 TIER_EXPORT_CXX void operator delete[](void* block, std::align_val_t,

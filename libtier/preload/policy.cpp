@@ -27,12 +27,16 @@ std::unexpected<PolicyError> about(std::string_view name, std::string_view value
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool equalsIgnoringCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -155,7 +159,8 @@ std::expected<uint64_t, PolicyError> parseSize(std::string_view text) {
   std::string_view original = text;
   text = trim(text);
   size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+    ++digits;
   uint64_t number = 0;
   if (digits == 0 || !parseInt(text.substr(0, digits), number))
     return error("size \"%.*s\" is not a number of bytes (e.g. 4096, 64K, 1M, 2G)", SV(original));
@@ -163,10 +168,18 @@ std::expected<uint64_t, PolicyError> parseSize(std::string_view text) {
   int shift = 0;
   if (!unit.empty() && lower(unit[0]) != 'b') {
     switch (lower(unit[0])) {
-      case 'k': shift = 10; break;
-      case 'm': shift = 20; break;
-      case 'g': shift = 30; break;
-      case 't': shift = 40; break;
+      case 'k':
+        shift = 10;
+        break;
+      case 'm':
+        shift = 20;
+        break;
+      case 'g':
+        shift = 30;
+        break;
+      case 't':
+        shift = 40;
+        break;
       default:
         return error("size \"%.*s\": unknown unit (use K, M, G or T)", SV(original));
     }
@@ -174,8 +187,7 @@ std::expected<uint64_t, PolicyError> parseSize(std::string_view text) {
     if (!unit.empty() && lower(unit[0]) == 'i') unit.remove_prefix(1);
   }
   if (!unit.empty() && lower(unit[0]) == 'b') unit.remove_prefix(1);
-  if (!unit.empty())
-    return error("size \"%.*s\": unknown unit (use K, M, G or T)", SV(original));
+  if (!unit.empty()) return error("size \"%.*s\": unknown unit (use K, M, G or T)", SV(original));
   if (shift > 0 && number > (UINT64_MAX >> shift))
     return error("size \"%.*s\" is too large", SV(original));
   return number << shift;
@@ -211,21 +223,27 @@ Status applySetting(std::string_view name, std::string_view value, Policy& polic
   } else if (name == "LIBTIER_THRESHOLD") {
     auto size = parseSize(value);
     if (size && *size == 0) size = error("0 would send every block far (use LIBTIER_RULES=0-:far)");
-    if (size) policy.threshold = *size;
-    else status = std::unexpected(size.error());
+    if (size)
+      policy.threshold = *size;
+    else
+      status = std::unexpected(size.error());
   } else if (name == "LIBTIER_RULES") {
     status = parseRules(value, policy);
   } else if (name == "LIBTIER_DEBUG") {
     auto flag = parseFlag(value);
-    if (flag) policy.debug = *flag;
-    else status = std::unexpected(flag.error());
+    if (flag)
+      policy.debug = *flag;
+    else
+      status = std::unexpected(flag.error());
   } else if (name == "LIBTIER_AGENT") {
     if (equalsIgnoringCase(trim(value), "auto")) {
       policy.agent = AgentMode::kAuto;
     } else {
       auto flag = parseFlag(value);
-      if (flag) policy.agent = *flag ? AgentMode::kOn : AgentMode::kOff;
-      else status = error("expected 1, 0 or auto");
+      if (flag)
+        policy.agent = *flag ? AgentMode::kOn : AgentMode::kOff;
+      else
+        status = error("expected 1, 0 or auto");
     }
   } else if (name == "LIBTIER_TIERD_SOCKET") {
     std::string_view path = trim(value);
@@ -260,9 +278,10 @@ Status applyConfigText(std::string_view text, std::string_view path, Policy& pol
     }
     std::string_view setting(name, length);
     if (!isPolicySetting(setting) || key.size() + 9 > sizeof name)
-      return error("%.*s:%d: unknown key \"%.*s\" (ratio, threshold, rules, debug, agent, "
-                   "tierd_socket)",
-                   SV(path), line_number, SV(key));
+      return error(
+          "%.*s:%d: unknown key \"%.*s\" (ratio, threshold, rules, debug, agent, "
+          "tierd_socket)",
+          SV(path), line_number, SV(key));
     auto applied = applySetting(setting, trim(value), policy);
     if (!applied) return error("%.*s:%d: %s", SV(path), line_number, applied.error().message);
   }
@@ -341,11 +360,16 @@ size_t appendf(char* out, size_t capacity, size_t at, const char* format, ...) {
 
 size_t appendTarget(char* out, size_t capacity, size_t at, Target target) {
   switch (target.kind) {
-    case Target::kFast: return appendf(out, capacity, at, "fast");
-    case Target::kFar: return appendf(out, capacity, at, "far");
-    case Target::kRatio: return appendf(out, capacity, at, "ratio");
-    case Target::kRank: return appendf(out, capacity, at, "rank%d", target.index);
-    case Target::kNode: return appendf(out, capacity, at, "node%d", target.index);
+    case Target::kFast:
+      return appendf(out, capacity, at, "fast");
+    case Target::kFar:
+      return appendf(out, capacity, at, "far");
+    case Target::kRatio:
+      return appendf(out, capacity, at, "ratio");
+    case Target::kRank:
+      return appendf(out, capacity, at, "rank%d", target.index);
+    case Target::kNode:
+      return appendf(out, capacity, at, "node%d", target.index);
   }
   return at;
 }

@@ -13,8 +13,8 @@
 namespace tier::preload {
 
 inline constexpr int kMaxRules = 16;
-inline constexpr int kMaxShares = 8;     // tiers named in LIBTIER_RATIO
-inline constexpr int kMaxRanks = 64;     // ranks the balancer can map back to a share
+inline constexpr int kMaxShares = 8;  // tiers named in LIBTIER_RATIO
+inline constexpr int kMaxRanks = 64;  // ranks the balancer can map back to a share
 inline constexpr uint64_t kNoLimit = UINT64_MAX;
 
 // Where a block goes. kRatio: wherever the ratio balancer says.

@@ -51,7 +51,9 @@ bool isBoot(const void* block) {
   return p >= base && p < base + kBootBytes;
 }
 
-size_t bootSize(const void* block) { return static_cast<const size_t*>(block)[-2]; }
+size_t bootSize(const void* block) {
+  return static_cast<const size_t*>(block)[-2];
+}
 
 void* bootAllocate(size_t alignment, size_t size) {
   alignment = std::max<size_t>(alignment, 16);
@@ -137,11 +139,16 @@ int pickRatioRank(size_t size) {
 tier_where_t whereFor(size_t size) {
   Target target = g_policy.targetFor(size);
   switch (target.kind) {
-    case Target::kFast: return TIER_FAST;
-    case Target::kFar: return TIER_FAR;
-    case Target::kRank: return TIER_RANK(target.index);
-    case Target::kNode: return TIER_NODE(target.index);
-    case Target::kRatio: return TIER_RANK(pickRatioRank(size));
+    case Target::kFast:
+      return TIER_FAST;
+    case Target::kFar:
+      return TIER_FAR;
+    case Target::kRank:
+      return TIER_RANK(target.index);
+    case Target::kNode:
+      return TIER_NODE(target.index);
+    case Target::kRatio:
+      return TIER_RANK(pickRatioRank(size));
   }
   return TIER_DEFAULT;
 }
@@ -151,11 +158,16 @@ tier_where_t whereFor(size_t size) {
 int chooseRank(size_t size, void*) {
   Target target = g_policy.targetFor(size);
   switch (target.kind) {
-    case Target::kFast: return 0;
-    case Target::kFar: return 1;
-    case Target::kRank: return target.index;
-    case Target::kNode: return std::max(tier_engine_rank_of_node(target.index), 0);
-    case Target::kRatio: return pickRatioRank(size);
+    case Target::kFast:
+      return 0;
+    case Target::kFar:
+      return 1;
+    case Target::kRank:
+      return target.index;
+    case Target::kNode:
+      return std::max(tier_engine_rank_of_node(target.index), 0);
+    case Target::kRatio:
+      return pickRatioRank(size);
   }
   return 0;
 }
@@ -185,7 +197,8 @@ void forEachSetting(Visit visit) {
     visit(entry.substr(0, equals), entry.substr(equals + 1));
   };
   if (environ != nullptr) {
-    for (char** entry = environ; *entry != nullptr; ++entry) consider(*entry);
+    for (char** entry = environ; *entry != nullptr; ++entry)
+      consider(*entry);
     return;
   }
   int fd = ::open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
@@ -269,7 +282,8 @@ void setUpPlacement() {
   g_placing = g_policy.placesBlocks();
   g_slots = resolveShares(g_policy, g_tier_count);
   std::fill(std::begin(g_slot_of_rank), std::end(g_slot_of_rank), int8_t{-1});
-  for (int i = 0; i < g_slots.count; ++i) g_slot_of_rank[g_slots.rank[i]] = static_cast<int8_t>(i);
+  for (int i = 0; i < g_slots.count; ++i)
+    g_slot_of_rank[g_slots.rank[i]] = static_cast<int8_t>(i);
   g_accounting = g_slots.count > 1;
   if (g_accounting) pthread_key_create(&g_fold_key, foldThread);
   if (g_placing) tier_engine_set_chooser(chooseRank, nullptr);
@@ -318,12 +332,14 @@ bool started() {
   return false;
 }
 
-bool glibcOnly() { return g_state.load(std::memory_order_relaxed) == kGlibcOnly; }
+bool glibcOnly() {
+  return g_state.load(std::memory_order_relaxed) == kGlibcOnly;
+}
 
 // When neither the engine nor (before start-up) the bootstrap buffer can
 // serve: glibc. errno is restored, as the engine set ENOMEM on its way.
 void* glibcAllocate(size_t alignment, size_t size, bool zeroed, int saved_errno) {
-  void* block = zeroed ? __libc_calloc(1, size)
+  void* block = zeroed           ? __libc_calloc(1, size)
                 : alignment > 16 ? __libc_memalign(alignment, size)
                                  : __libc_malloc(size);
   if (block == nullptr) {
@@ -353,7 +369,7 @@ void* engineAllocate(size_t alignment, size_t size, bool zeroed) {
     return tier_malloc(TIER_DEFAULT, size);
   }
   tier_where_t where = whereFor(size);
-  void* block = zeroed            ? tier_calloc(where, 1, size)
+  void* block = zeroed           ? tier_calloc(where, 1, size)
                 : alignment > 16 ? tier_aligned_alloc(where, alignment, size)
                                  : tier_malloc(where, size);
   if (g_accounting && block != nullptr) count(block, +1);
@@ -378,7 +394,9 @@ void* allocateAny(size_t alignment, size_t size, bool zeroed) {
 // block of up to 8 bytes to 8 only. Requests go up to 16 bytes, here and in
 // every path that hands the engine a size (sized delete, realloc).
 constexpr size_t kMinBlock = 16;
-size_t atLeastMinBlock(size_t size) { return size < kMinBlock ? kMinBlock : size; }
+size_t atLeastMinBlock(size_t size) {
+  return size < kMinBlock ? kMinBlock : size;
+}
 
 }  // namespace
 
@@ -393,7 +411,9 @@ void* allocate(size_t size) {
   return allocateAny(0, size, false);
 }
 
-void* allocateZeroed(size_t size) { return allocateAny(0, atLeastMinBlock(size), true); }
+void* allocateZeroed(size_t size) {
+  return allocateAny(0, atLeastMinBlock(size), true);
+}
 
 void* allocateAligned(size_t alignment, size_t size) {
   return allocateAny(alignment, atLeastMinBlock(size), false);
@@ -422,7 +442,6 @@ void* reallocate(void* block, size_t size) {
   int saved_errno = errno;
   if (tier_engine_owns(block)) {
     size_t old_size = tier_engine_usable_size(block);
-    if (size <= old_size && size >= old_size / 2) return block;  // shrinking in place
     if (g_accounting) count(block, -1);
     // A block the ratio placed stays on its tier; a rule's target moves it.
     bool ruled = g_placing && g_policy.targetFor(size).kind != Target::kRatio;
@@ -494,7 +513,9 @@ __attribute__((destructor)) void beforeExit() {
       total += stats.allocated_bytes;
       if (rank > 0) below_fast += stats.allocated_bytes;
     }
-    if (total > 0) add("; below the fast tier %.3f", static_cast<double>(below_fast) / static_cast<double>(total));
+    if (total > 0)
+      add("; below the fast tier %.3f",
+          static_cast<double>(below_fast) / static_cast<double>(total));
   }
   add("; bootstrap %zu B; glibc %llu blocks\n", g_boot_used.load(),
       static_cast<unsigned long long>(g_glibc_blocks.load()));

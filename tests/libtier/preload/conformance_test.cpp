@@ -45,7 +45,8 @@ bool aligned(const void* block, size_t alignment) {
 
 size_t nextPowerOfTwo(size_t n) {
   size_t p = 1;
-  while (p < n) p <<= 1;
+  while (p < n)
+    p <<= 1;
   return p;
 }
 
@@ -75,12 +76,13 @@ TEST(Malloc, ZeroBytesGivesUniqueFreeableBlocks) {
     ASSERT_NE(block, nullptr);
     EXPECT_TRUE(seen.insert(block).second) << "malloc(0) returned a block twice";
   }
-  for (void* block : seen) std::free(block);
+  for (void* block : seen)
+    std::free(block);
 }
 
 TEST(Malloc, SizesAreAlignedWritableAndUsable) {
-  for (size_t size : {1ul, 7ul, 8ul, 15ul, 16ul, 17ul, 24ul, 100ul, 1000ul, 4096ul, 4097ul,
-                      65536ul, 100000ul, 1ul << 20, (1ul << 21) + 3, 16ul << 20}) {
+  for (size_t size : {1ul, 7ul, 8ul, 15ul, 16ul, 17ul, 24ul, 100ul, 1000ul, 4096ul, 4097ul, 65536ul,
+                      100000ul, 1ul << 20, (1ul << 21) + 3, 16ul << 20}) {
     SCOPED_TRACE(size);
     auto* block = static_cast<unsigned char*>(std::malloc(opaque(size)));
     ASSERT_NE(block, nullptr);
@@ -110,7 +112,8 @@ TEST(Malloc, ErrnoIsUntouchedOnSuccess) {
       {"aligned_alloc", [] { return aligned_alloc(opaque<size_t>(4096), 10); }},
       {"valloc", [] { return valloc(opaque<size_t>(10)); }},
       {"pvalloc", [] { return pvalloc(opaque<size_t>(10)); }},
-      {"posix_memalign", [] {
+      {"posix_memalign",
+       [] {
          void* out = nullptr;
          return posix_memalign(&out, opaque<size_t>(64), 100) == 0 ? out : nullptr;
        }},
@@ -140,9 +143,13 @@ TEST(Malloc, ImpossibleSizesFailWithEnomem) {
   }
 }
 
-TEST(Malloc, FreeOfNullIsANoOp) { std::free(opaque<void*>(nullptr)); }
+TEST(Malloc, FreeOfNullIsANoOp) {
+  std::free(opaque<void*>(nullptr));
+}
 
-TEST(Malloc, UsableSizeOfNullIsZero) { EXPECT_EQ(malloc_usable_size(opaque<void*>(nullptr)), 0u); }
+TEST(Malloc, UsableSizeOfNullIsZero) {
+  EXPECT_EQ(malloc_usable_size(opaque<void*>(nullptr)), 0u);
+}
 
 TEST(Calloc, ZeroesRecycledMemory) {
   for (size_t size : {64ul, 4096ul, 200000ul, 4ul << 20}) {
@@ -154,7 +161,8 @@ TEST(Calloc, ZeroesRecycledMemory) {
       std::free(dirty);
       auto* clean = static_cast<unsigned char*>(std::calloc(opaque(size), 1));
       ASSERT_NE(clean, nullptr);
-      for (size_t i = 0; i < size; i += 61) ASSERT_EQ(clean[i], 0) << "byte " << i;
+      for (size_t i = 0; i < size; i += 61)
+        ASSERT_EQ(clean[i], 0) << "byte " << i;
       EXPECT_EQ(clean[size - 1], 0);
       std::free(clean);
     }
@@ -202,13 +210,16 @@ TEST(Realloc, GrowingAndShrinkingKeepTheBytes) {
     size_t grown = size * 3 + 1;
     block = static_cast<unsigned char*>(std::realloc(block, opaque(grown)));
     ASSERT_NE(block, nullptr);
-    for (size_t i = 0; i < size; i += 97) ASSERT_EQ(block[i], static_cast<unsigned char>(i % 251));
-    for (size_t i = 0; i < grown; ++i) block[i] = static_cast<unsigned char>(i % 251);
+    for (size_t i = 0; i < size; i += 97)
+      ASSERT_EQ(block[i], static_cast<unsigned char>(i % 251));
+    for (size_t i = 0; i < grown; ++i)
+      block[i] = static_cast<unsigned char>(i % 251);
   }
   for (; size > 1; size /= 5) {
     block = static_cast<unsigned char*>(std::realloc(block, opaque(size)));
     ASSERT_NE(block, nullptr);
-    for (size_t i = 0; i < size; i += 13) ASSERT_EQ(block[i], static_cast<unsigned char>(i % 251));
+    for (size_t i = 0; i < size; i += 13)
+      ASSERT_EQ(block[i], static_cast<unsigned char>(i % 251));
   }
   std::free(block);
 }
@@ -327,10 +338,12 @@ TEST(New, ZeroBytesGivesUniqueBlocks) {
 TEST(New, ImpossibleSizeThrowsBadAlloc) {
   EXPECT_THROW(g_sink = ::operator new(opaque(SIZE_MAX - 4096)), std::bad_alloc);
   EXPECT_THROW(g_sink = ::operator new[](opaque(SIZE_MAX - 4096)), std::bad_alloc);
-  EXPECT_THROW(g_sink = ::operator new(opaque(SIZE_MAX - 4096), std::align_val_t{64}), std::bad_alloc);
+  EXPECT_THROW(g_sink = ::operator new (opaque(SIZE_MAX - 4096), std::align_val_t{64}),
+               std::bad_alloc);
   EXPECT_EQ(::operator new(opaque(SIZE_MAX - 4096), std::nothrow), nullptr);
   EXPECT_EQ(::operator new[](opaque(SIZE_MAX - 4096), std::nothrow), nullptr);
-  EXPECT_EQ(::operator new(opaque(SIZE_MAX - 4096), std::align_val_t{4096}, std::nothrow), nullptr);
+  EXPECT_EQ(::operator new (opaque(SIZE_MAX - 4096), std::align_val_t{4096}, std::nothrow),
+            nullptr);
 }
 
 std::atomic<int> g_handler_calls{0};
@@ -363,7 +376,8 @@ TEST(New, OverAlignedTypes) {
     pages.back().bytes[0] = static_cast<unsigned char>(i);
     EXPECT_TRUE(aligned(pages.data(), 4096));
   }
-  for (int i = 0; i < 40; ++i) EXPECT_EQ(pages[i].bytes[0], i);
+  for (int i = 0; i < 40; ++i)
+    EXPECT_EQ(pages[i].bytes[0], i);
 }
 
 TEST(New, EveryDeleteFormTakesItsNew) {
@@ -403,7 +417,8 @@ TEST(Threads, CrossThreadFreesKeepTheBytes) {
         made[t].push_back(block);
       }
     });
-  for (auto& thread : threads) thread.join();
+  for (auto& thread : threads)
+    thread.join();
   threads.clear();
   std::atomic<int> corrupt{0};
   // Each thread frees another's blocks, checking them first.
@@ -418,7 +433,8 @@ TEST(Threads, CrossThreadFreesKeepTheBytes) {
         if (i % 3 == 0) std::free(std::malloc(size));  // reuse what came back
       }
     });
-  for (auto& thread : threads) thread.join();
+  for (auto& thread : threads)
+    thread.join();
   EXPECT_EQ(corrupt.load(), 0);
 }
 
@@ -431,12 +447,14 @@ TEST(Fork, ChildAllocatesWhileParentThreadsDo) {
       while (!stop.load(std::memory_order_relaxed)) {
         held.push_back(std::malloc(16 + held.size() * 40));
         if (held.size() == 200) {
-          for (void* block : held) std::free(block);
+          for (void* block : held)
+            std::free(block);
           held.clear();
         }
         delete new Line;
       }
-      for (void* block : held) std::free(block);
+      for (void* block : held)
+        std::free(block);
     });
   int failures = 0;
   for (int round = 0; round < 30; ++round) {
@@ -445,8 +463,10 @@ TEST(Fork, ChildAllocatesWhileParentThreadsDo) {
     if (child == 0) {
       alarm(120);  // a deadlocked child dies instead of hanging the suite
       std::vector<void*> blocks;
-      for (int i = 0; i < 2000; ++i) blocks.push_back(std::malloc(static_cast<size_t>(i) * 17));
-      for (void* block : blocks) std::free(block);
+      for (int i = 0; i < 2000; ++i)
+        blocks.push_back(std::malloc(static_cast<size_t>(i) * 17));
+      for (void* block : blocks)
+        std::free(block);
       delete new Page;
       _exit(0);
     }
@@ -455,7 +475,8 @@ TEST(Fork, ChildAllocatesWhileParentThreadsDo) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failures;
   }
   stop = true;
-  for (auto& worker : workers) worker.join();
+  for (auto& worker : workers)
+    worker.join();
   EXPECT_EQ(failures, 0) << "children that crashed or deadlocked after fork";
 }
 
@@ -471,12 +492,14 @@ TEST(Libc, InternalAllocationsComeBackThroughFree) {
   }
   FILE* file = tmpfile();
   ASSERT_NE(file, nullptr);
-  for (int i = 0; i < 1000; ++i) std::fprintf(file, "line %d\n", i);
+  for (int i = 0; i < 1000; ++i)
+    std::fprintf(file, "line %d\n", i);
   std::rewind(file);
   char* line = nullptr;
   size_t capacity = 0;
   int lines = 0;
-  while (getline(&line, &capacity, file) > 0) ++lines;
+  while (getline(&line, &capacity, file) > 0)
+    ++lines;
   std::free(line);
   std::fclose(file);
   EXPECT_EQ(lines, 1000);

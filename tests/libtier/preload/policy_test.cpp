@@ -32,10 +32,10 @@ TEST(ParseSize, UnitsAreBinary) {
   struct {
     const char* text;
     uint64_t bytes;
-  } const cases[] = {{"0", 0},          {"4096", 4096},        {"4K", 4096},
-                     {"4k", 4096},      {"4KiB", 4096},        {"4kb", 4096},
-                     {"1M", 1 << 20},   {"3G", 3ull << 30},    {"2T", 2ull << 40},
-                     {"512B", 512},     {" 64K ", 64 << 10},   {"16777216", 16 << 20}};
+  } const cases[] = {{"0", 0},        {"4096", 4096},      {"4K", 4096},
+                     {"4k", 4096},    {"4KiB", 4096},      {"4kb", 4096},
+                     {"1M", 1 << 20}, {"3G", 3ull << 30},  {"2T", 2ull << 40},
+                     {"512B", 512},   {" 64K ", 64 << 10}, {"16777216", 16 << 20}};
   for (auto c : cases) {
     auto size = parseSize(c.text);
     ASSERT_TRUE(size) << c.text << ": " << size.error().message;
@@ -149,8 +149,7 @@ TEST(Config, KeysAreSettingNamesAndErrorsNameTheLine) {
   EXPECT_STREQ(bad.error().message, "/etc/t.conf:2: expected key = value");
   bad = applyConfigText("color = blue\n", "c", policy);
   ASSERT_FALSE(bad);
-  EXPECT_NE(std::string(bad.error().message).find("c:1: unknown key \"color\""),
-            std::string::npos);
+  EXPECT_NE(std::string(bad.error().message).find("c:1: unknown key \"color\""), std::string::npos);
   bad = applyConfigText("rules = 0-1K:far;512-:fast\n", "c", policy);
   ASSERT_FALSE(bad);
   EXPECT_NE(std::string(bad.error().message).find("c:1: LIBTIER_RULES="), std::string::npos);

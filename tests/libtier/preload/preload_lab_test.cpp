@@ -49,7 +49,8 @@ double shareOn(const json& by_node, int node) {
 
 double pagesIn(const json& by_node) {
   double total = 0;
-  for (auto& [key, pages] : by_node.items()) total += pages.get<double>();
+  for (auto& [key, pages] : by_node.items())
+    total += pages.get<double>();
   return total;
 }
 
@@ -67,7 +68,8 @@ void checkRatio(size_t total, size_t live_cap) {
   EXPECT_GE(result["allocated"].get<double>(), static_cast<double>(total));
   double fast = result["live"][0].get<double>();
   double below = 0;
-  for (size_t i = 1; i < result["live"].size(); ++i) below += result["live"][i].get<double>();
+  for (size_t i = 1; i < result["live"].size(); ++i)
+    below += result["live"][i].get<double>();
   EXPECT_NEAR(below / (fast + below), 0.75, 0.02);
   // "far" is rank 1: the far node in the far preset.
   EXPECT_GT(pagesIn(result["below_fast_pages"]), static_cast<double>(live_cap / 2 / 4096));
@@ -105,8 +107,8 @@ TEST(PreloadLab, NodeRulePlacesOnThatNode) {
   const char* node_text = std::getenv(preset() == "cxl" ? "LAB_CXL_NODE" : "LAB_PMEM_NODE");
   if (node_text == nullptr) GTEST_SKIP() << "no PMEM or CXL node in this preset";
   int node = std::atoi(node_text);
-  json result = probe({"place", "100", "8388608"},
-                      {"LIBTIER_RULES=1M-:node" + std::to_string(node)});
+  json result =
+      probe({"place", "100", "8388608"}, {"LIBTIER_RULES=1M-:node" + std::to_string(node)});
   ASSERT_TRUE(result.is_object());
   ASSERT_EQ(result["blocks"].size(), 2u);
   EXPECT_GE(shareOn(result["blocks"][0]["nodes"], 0), 0.99);

@@ -32,12 +32,15 @@ inline Ran runProgram(const std::vector<std::string>& argv, const std::vector<st
     if (entry.starts_with("LIBTIER_") || entry.starts_with("LD_PRELOAD=")) continue;
     entries.push_back(entry);
   }
-  for (const std::string& entry : env) entries.push_back(entry);
+  for (const std::string& entry : env)
+    entries.push_back(entry);
   std::vector<char*> envp, args;
-  for (std::string& entry : entries) envp.push_back(entry.data());
+  for (std::string& entry : entries)
+    envp.push_back(entry.data());
   envp.push_back(nullptr);
   std::vector<std::string> argv_copy = argv;
-  for (std::string& arg : argv_copy) args.push_back(arg.data());
+  for (std::string& arg : argv_copy)
+    args.push_back(arg.data());
   args.push_back(nullptr);
 
   int out_pipe[2], err_pipe[2];

@@ -41,7 +41,8 @@ json report(const Ran& ran) {
 
 std::vector<int> tiersOf(const json& placed) {
   std::vector<int> tiers;
-  for (const json& block : placed["blocks"]) tiers.push_back(block["tier"].get<int>());
+  for (const json& block : placed["blocks"])
+    tiers.push_back(block["tier"].get<int>());
   return tiers;
 }
 
@@ -74,6 +75,12 @@ TEST_F(Shim, ThresholdSendsLargeBlocksFar) {
   EXPECT_EQ(ran.err, "");
 }
 
+TEST_F(Shim, TierDefaultInTheApiFollowsThePolicy) {
+  if (tiers_ < 2) GTEST_SKIP() << "one tier on this host";
+  Ran ran = probe({"api", "1000", "2000000"}, {"LIBTIER_THRESHOLD=1M"});
+  EXPECT_EQ(tiersOf(report(ran)), (std::vector<int>{0, 1}));
+}
+
 TEST_F(Shim, RulesPlaceBySizeRange) {
   if (tiers_ < 2) GTEST_SKIP() << "one tier on this host";
   Ran ran = probe({"place", "100", "4095", "4096", "1000000", "2000000"},
@@ -91,7 +98,8 @@ TEST_F(Shim, RatioHoldsWithinTwoPercent) {
   EXPECT_EQ(result["foreign"].get<int>(), 0) << "blocks not from libtier";
   double fast = result["live"][0].get<double>();
   double below = 0;
-  for (size_t i = 1; i < result["live"].size(); ++i) below += result["live"][i].get<double>();
+  for (size_t i = 1; i < result["live"].size(); ++i)
+    below += result["live"][i].get<double>();
   EXPECT_NEAR(below / (fast + below), 0.75, 0.02) << ran.out;
 }
 
@@ -198,7 +206,8 @@ class FakeAgent {
     int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     std::string line;
     char c;
-    while (read(client, &c, 1) == 1 && c != '\n') line += c;
+    while (read(client, &c, 1) == 1 && c != '\n')
+      line += c;
     std::string reply =
         "{\"ok\":false,\"error\":{\"code\":\"EINVAL\",\"errno\":22,\"message\":\"unknown "
         "request\"}}\n";
@@ -251,8 +260,9 @@ TEST_F(Shim, AgentAbsentIsOneLineWhenAskedForAndSilentOtherwise) {
 
 // grep needs malloc(0) to be non-NULL (libmemtier: "grep: memory exhausted").
 TEST_F(Shim, GrepAndSortRun) {
-  Ran ran = runProgram({"/bin/sh", "-c", "printf 'b\\na\\n\\nc\\n' | grep -c '' && "
-                                         "printf 'b\\na\\nc\\n' | sort | tr -d '\\n'"},
+  Ran ran = runProgram({"/bin/sh", "-c",
+                        "printf 'b\\na\\n\\nc\\n' | grep -c '' && "
+                        "printf 'b\\na\\nc\\n' | sort | tr -d '\\n'"},
                        {"LD_PRELOAD=" + library(), "LIBTIER_RATIO=fast:1,far:1"});
   EXPECT_EQ(ran.status, 0) << ran.err;
   EXPECT_EQ(ran.out, "4\nabc");

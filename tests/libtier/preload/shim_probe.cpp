@@ -4,6 +4,7 @@
 //
 //   shim_probe idle                 start and exit
 //   shim_probe place SIZE...        one block per size: its tier and the nodes of its pages
+//   shim_probe api SIZE...          the same through tier_malloc(TIER_DEFAULT, size)
 //   shim_probe ratio TOTAL LIVE     allocate TOTAL bytes in mixed sizes, at most LIVE live at
 //                                   once, touch them; live bytes per tier and the nodes of
 //                                   the pages of blocks below the fast tier
@@ -40,11 +41,14 @@ int tierCount() {
   return fn ? fn() : 0;
 }
 
-size_t pageSize() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+size_t pageSize() {
+  return static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
 
 // Writes one byte in each page of the block (and its last byte): every page faults in.
 void touch(unsigned char* block, size_t size) {
-  for (size_t i = 0; i < size; i += pageSize()) block[i] = 1;
+  for (size_t i = 0; i < size; i += pageSize())
+    block[i] = 1;
   block[size - 1] = 1;
 }
 
@@ -52,7 +56,8 @@ void addPages(const void* block, size_t size, std::vector<uintptr_t>& pages) {
   uintptr_t page = pageSize();
   uintptr_t first = reinterpret_cast<uintptr_t>(block) & ~(page - 1);
   uintptr_t last = (reinterpret_cast<uintptr_t>(block) + size - 1) & ~(page - 1);
-  for (uintptr_t p = first; p <= last; p += page) pages.push_back(p);
+  for (uintptr_t p = first; p <= last; p += page)
+    pages.push_back(p);
 }
 
 // The node of each page, read back with move_pages(nodes=NULL): node -> pages.
@@ -67,12 +72,14 @@ std::map<int, size_t> nodesOf(std::vector<uintptr_t> pages) {
     size_t n = std::min(kBatch, pages.size() - start);
     batch.assign(n, nullptr);
     status.assign(n, -1);
-    for (size_t i = 0; i < n; ++i) batch[i] = reinterpret_cast<void*>(pages[start + i]);
+    for (size_t i = 0; i < n; ++i)
+      batch[i] = reinterpret_cast<void*>(pages[start + i]);
     if (syscall(SYS_move_pages, 0, n, batch.data(), nullptr, status.data(), 0) != 0) {
       by_node[-1000] += n;  // the call failed: counted apart
       continue;
     }
-    for (int s : status) by_node[s]++;  // a negative status is -errno (e.g. -ENOENT)
+    for (int s : status)
+      by_node[s]++;  // a negative status is -errno (e.g. -ENOENT)
   }
   return by_node;
 }
@@ -87,12 +94,20 @@ void printNodes(const std::map<int, size_t>& by_node) {
   std::printf("}");
 }
 
-int place(int argc, char** argv) {
+// libtier's own tier_malloc(TIER_DEFAULT, size): the policy's chooser decides.
+void* tierMallocDefault(size_t size) {
+  using TierMalloc = void* (*)(int32_t, size_t);
+  static auto fn = reinterpret_cast<TierMalloc>(dlsym(RTLD_DEFAULT, "tier_malloc"));
+  return fn ? fn(0x30000, size) : nullptr;  // TIER_DEFAULT
+}
+
+int place(int argc, char** argv, bool through_api) {
   std::printf("{\"tiers\":%d,\"blocks\":[", tierCount());
   std::vector<void*> keep;
   for (int i = 2; i < argc; ++i) {
     size_t size = std::strtoull(argv[i], nullptr, 0);
-    auto* block = static_cast<unsigned char*>(std::malloc(size));
+    auto* block =
+        static_cast<unsigned char*>(through_api ? tierMallocDefault(size) : std::malloc(size));
     if (block == nullptr) return 3;
     touch(block, size);
     std::vector<uintptr_t> pages;
@@ -104,7 +119,8 @@ int place(int argc, char** argv) {
     keep.push_back(block);
   }
   std::printf("]}\n");
-  for (void* block : keep) std::free(block);
+  for (void* block : keep)
+    std::free(block);
   return 0;
 }
 
@@ -112,9 +128,9 @@ int place(int argc, char** argv) {
 size_t mixedSize(std::mt19937_64& random) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   double u = unit(random);
-  double low = 4, high = 10;  // 16 B .. 1 KiB
-  if (u > 0.70) low = 10, high = 16;   // 1 KiB .. 64 KiB
-  if (u > 0.95) low = 16, high = 21;   // 64 KiB .. 2 MiB
+  double low = 4, high = 10;          // 16 B .. 1 KiB
+  if (u > 0.70) low = 10, high = 16;  // 1 KiB .. 64 KiB
+  if (u > 0.95) low = 16, high = 21;  // 64 KiB .. 2 MiB
   double exponent = low + (high - low) * unit(random);
   return static_cast<size_t>(std::exp2(exponent));
 }
@@ -126,9 +142,8 @@ int ratio(size_t total, size_t live_cap) {
   };
   // The probe's own bookkeeping stays out of the heap it measures.
   constexpr size_t kMaxLive = 1 << 20;
-  auto* slots = static_cast<Block*>(
-      mmap(nullptr, kMaxLive * sizeof(Block), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-           -1, 0));
+  auto* slots = static_cast<Block*>(mmap(nullptr, kMaxLive * sizeof(Block), PROT_READ | PROT_WRITE,
+                                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   if (slots == MAP_FAILED) return 4;
   struct {
     Block* data;
@@ -183,7 +198,8 @@ int ratio(size_t total, size_t live_cap) {
   std::printf(",\"fast_pages\":");
   printNodes(nodesOf(fast_pages));
   std::printf("}\n");
-  for (const Block& block : live) std::free(block.address);
+  for (const Block& block : live)
+    std::free(block.address);
   return 0;
 }
 
@@ -203,10 +219,12 @@ int flood(size_t bytes) {
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "idle") return 0;
-  if (mode == "place") return place(argc, argv);
+  if (mode == "place") return place(argc, argv, false);
+  if (mode == "api") return place(argc, argv, true);
   if (mode == "ratio" && argc == 4)
     return ratio(std::strtoull(argv[2], nullptr, 0), std::strtoull(argv[3], nullptr, 0));
   if (mode == "flood" && argc == 3) return flood(std::strtoull(argv[2], nullptr, 0));
-  std::fprintf(stderr, "usage: shim_probe idle|place SIZE...|ratio TOTAL LIVE|flood BYTES\n");
+  std::fprintf(stderr,
+               "usage: shim_probe idle|place SIZE...|api SIZE...|ratio TOTAL LIVE|flood BYTES\n");
   return 2;
 }

@@ -73,8 +73,12 @@ void* place(int tier, size_t alignment, size_t size) {
 
 extern "C" {
 
-int tier_engine_init(void) { return 0; }
-int tier_engine_ready(void) { return 1; }
+int tier_engine_init(void) {
+  return 0;
+}
+int tier_engine_ready(void) {
+  return 1;
+}
 void tier_engine_set_chooser(tier_chooser_fn choose, void* ctx) {
   g_choose = choose;
   g_choose_ctx = ctx;
@@ -87,14 +91,20 @@ size_t tier_engine_usable_size(const void* block) {
   const Header* header = headerOf(block);
   return glibcUsable(static_cast<const char*>(block) - header->offset) - header->offset;
 }
-void tier_engine_free_sized(void* block, size_t) { tier_free(block); }
+void tier_engine_free_sized(void* block, size_t) {
+  tier_free(block);
+}
 void tier_engine_atfork_prepare(void) {}
 void tier_engine_atfork_parent(void) {}
 void tier_engine_atfork_child(void) {}
 void tier_engine_flush_thread_stats(void) {}
-int tier_engine_rank_of_node(int) { return 0; }
+int tier_engine_rank_of_node(int) {
+  return 0;
+}
 
-void* tier_malloc(tier_where_t where, size_t size) { return place(tierFor(where, size), 16, size); }
+void* tier_malloc(tier_where_t where, size_t size) {
+  return place(tierFor(where, size), 16, size);
+}
 void* tier_calloc(tier_where_t where, size_t count, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) {
@@ -122,7 +132,9 @@ void* tier_realloc_on(tier_where_t where, void* block, size_t size) {
   tier_free(block);
   return moved;
 }
-void* tier_realloc(void* block, size_t size) { return tier_realloc_on(TIER_DEFAULT, block, size); }
+void* tier_realloc(void* block, size_t size) {
+  return tier_realloc_on(TIER_DEFAULT, block, size);
+}
 void tier_free(void* block) {
   if (!tier_engine_owns(block)) return;
   Header* header = headerOf(block);
@@ -130,11 +142,21 @@ void tier_free(void* block) {
   header->magic = 0;
   __libc_free(static_cast<char*>(block) - header->offset);
 }
-size_t tier_usable_size(const void* block) { return tier_engine_usable_size(block); }
-int tier_of(const void* block) { return tier_engine_owns(block) ? headerOf(block)->tier : -1; }
-int tier_node_of(const void*) { return -ENOENT; }
-int tier_hint(const void*, size_t, tier_hint_t) { return -ENOTCONN; }
-int tier_count(void) { return kTiers; }
+size_t tier_usable_size(const void* block) {
+  return tier_engine_usable_size(block);
+}
+int tier_of(const void* block) {
+  return tier_engine_owns(block) ? headerOf(block)->tier : -1;
+}
+int tier_node_of(const void*) {
+  return -ENOENT;
+}
+int tier_hint(const void*, size_t, tier_hint_t) {
+  return -ENOTCONN;
+}
+int tier_count(void) {
+  return kTiers;
+}
 int tier_stats(int rank, tier_stats_t* out) {
   if (rank < 0 || rank >= kTiers) return -EINVAL;
   *out = tier_stats_t{};
