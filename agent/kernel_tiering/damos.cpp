@@ -203,7 +203,7 @@ tier::Result<std::vector<damon::AddressRange>> DamosTiering::nodeRanges(
 }
 
 tier::Result<void> DamosTiering::configure(const DamosSchemeState& scheme,
-                                           const KernelTieringOptions& options) const {
+                                           const KernelTieringOptions& options) {
   int k = scheme.kdamond;
   std::string ctx = contextDir(k);
   if (auto r = write(path(damon::kdamondDir(k), "contexts/nr_contexts"), "1"); !r) return r;
@@ -273,7 +273,33 @@ tier::Result<void> DamosTiering::configure(const DamosSchemeState& scheme,
       return std::unexpected(tier::wrap(r.error(), "kernel's DAMOS lacks " + s.action));
     if (!r) return r;
   }
-  return {};
+  return writeYoungFilter(dir, scheme.entry.action);
+}
+
+// A region's access counts are per region, not per page: pages just promoted
+// into a region of the fast node that DAMON still sees as cold would be
+// demoted again (seen in the lab: a busy buffer went back and forth). So the
+// page's own accessed bit decides as well: migrate_cold skips young pages,
+// migrate_hot takes only young ones (as damo's mem_tier recipe does).
+tier::Result<void> DamosTiering::writeYoungFilter(const std::string& dir, DamosAction action) {
+  std::string filters = path(dir, "filters");
+  if (!sys_.exists(path(filters, "nr_filters"))) {
+    young_filter_missing_ =
+        "kernel's DAMOS has no filters: pages are moved by their region's "
+        "access counts alone (a just-promoted page may be demoted again)";
+    return {};
+  }
+  if (auto r = write(path(filters, "nr_filters"), "1"); !r) return r;
+  auto typed = write(path(filters, "0/type"), "young");
+  if (!typed && typed.error().errnum == EINVAL) {
+    young_filter_missing_ =
+        "kernel's DAMOS lacks the young filter (6.10+): pages are moved by "
+        "their region's access counts alone";
+    return write(path(filters, "nr_filters"), "0");
+  }
+  if (!typed) return typed;
+  // In 6.12 a filter filters out what it matches.
+  return write(path(filters, "0/matching"), action == DamosAction::MigrateCold ? "Y" : "N");
 }
 
 tier::Result<void> DamosTiering::apply(const tier::Topology& topology,
@@ -300,6 +326,7 @@ tier::Result<void> DamosTiering::apply(const tier::Topology& topology,
   holding_ = true;
   for (size_t i = 0; i < schemes.size(); ++i)
     schemes[i].kdamond = claim_.kdamonds[i];
+  young_filter_missing_.clear();
   for (auto& scheme : schemes) {
     auto ok = configure(scheme, options);
     if (ok) ok = damon::turnKdamondOn(writer_, scheme.kdamond);
@@ -312,6 +339,7 @@ tier::Result<void> DamosTiering::apply(const tier::Topology& topology,
     scheme.running = true;
   }
   schemes_ = std::move(schemes);
+  if (!young_filter_missing_.empty()) note(young_filter_missing_);
   return {};
 }
 

@@ -11,7 +11,9 @@
 //     the most free memory; regions with nr_accesses >= hot_min_accesses;
 //     runs while free memory is above the low watermark.
 //
-// Each scheme is bounded by a time quota (ms per reset interval) and a size
+// A DAMOS "young" filter makes each page's own accessed bit count too:
+// migrate_cold skips pages accessed since the last check, migrate_hot takes
+// only those. Each scheme is bounded by a time quota (ms per reset interval) and a size
 // quota (the MiB/s budget times the reset interval). The kdamonds are taken
 // politely (sampling/damon/admin.h): free ones, or new ones while none runs.
 // Not thread-safe: one owner drives it.
@@ -116,8 +118,8 @@ class DamosTiering {
  private:
   tier::Result<std::vector<sampling::damon::AddressRange>> nodeRanges(
       const tier::Topology& topology, int node) const;
-  tier::Result<void> configure(const DamosSchemeState& scheme,
-                               const KernelTieringOptions& options) const;
+  tier::Result<void> configure(const DamosSchemeState& scheme, const KernelTieringOptions& options);
+  tier::Result<void> writeYoungFilter(const std::string& dir, DamosAction action);
   tier::Result<void> write(const std::string& relpath, std::string_view value) const;
   void note(std::string text);
   void releaseAll();
@@ -128,6 +130,7 @@ class DamosTiering {
   bool holding_ = false;
   std::vector<DamosSchemeState> schemes_;
   std::vector<std::string> notes_;
+  std::string young_filter_missing_;  // set by configure(), noted by apply()
 };
 
 }  // namespace tierd::kernel_tiering

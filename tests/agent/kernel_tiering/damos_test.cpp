@@ -166,6 +166,14 @@ TEST(DamosTiering, OneKdamondPerNodeWithItsSchemeAndMemory) {
   EXPECT_EQ(t.content(scheme(0, "access_pattern/age/min")), "50");
   EXPECT_EQ(t.content(scheme(0, "watermarks/high")), "1000");
 
+  // The page's own accessed bit: cold skips young pages, hot takes only young ones.
+  EXPECT_EQ(t.content(scheme(0, "filters/nr_filters")), "1");
+  EXPECT_EQ(t.content(scheme(0, "filters/0/type")), "young");
+  EXPECT_EQ(t.content(scheme(0, "filters/0/matching")), "Y");
+  EXPECT_EQ(t.content(scheme(1, "filters/0/type")), "young");
+  EXPECT_EQ(t.content(scheme(1, "filters/0/matching")), "N");
+  EXPECT_TRUE(damos->notes().empty());
+
   EXPECT_EQ(t.content(scheme(1, "action")), "migrate_hot");
   EXPECT_EQ(t.content(scheme(1, "target_nid")), std::to_string(fast));
   EXPECT_EQ(t.content(scheme(1, "access_pattern/nr_accesses/min")), "5");
@@ -254,6 +262,19 @@ TEST(DamosTiering, WithoutDamonItSaysSo) {
   ASSERT_FALSE(applied);
   EXPECT_EQ(applied.error().errnum, ENOENT);
   EXPECT_THAT(applied.error().context, HasSubstr("kernel lacks DAMON's sysfs interface"));
+}
+
+TEST(DamosTiering, WithoutFiltersItRunsAndSaysWhatThatMeans) {
+  KernelTree t;
+  t.kdamonds(0);
+  t.kdamond(0, {.filters = false});
+  t.kdamond(1, {.filters = false});
+  auto damos = DamosTiering::open(t.sys());
+  ASSERT_TRUE(damos);
+  ASSERT_TRUE(damos->apply(t.topology(), {}, true, true));
+  ASSERT_EQ(damos->notes().size(), 1u);
+  EXPECT_THAT(damos->notes()[0], HasSubstr("no filters"));
+  EXPECT_EQ(t.content(kK + "/0/state"), "on");
 }
 
 TEST(DamosTiering, DestructorStopsAndReleases) {

@@ -26,6 +26,7 @@ struct KdamondSpec {
   bool on = false;
   int pid = -1;
   bool target_nid = true;  // 6.11+: migrate actions
+  bool filters = true;
   std::string avail = "vaddr fvaddr paddr\n";
 };
 
@@ -88,6 +89,11 @@ class KernelTree {
       set(s + "/quotas/" + f, "0\n");
     for (auto f : {"metric", "interval_us", "high", "mid", "low"})
       set(s + "/watermarks/" + f, "0\n");
+    if (spec.filters) {
+      set(s + "/filters/nr_filters", "0\n");
+      for (auto f : {"type", "matching"})
+        set(s + "/filters/0/" + std::string(f), "\n");
+    }
     for (auto f : {"nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds"})
       set(s + "/stats/" + f, "0\n");
   }
