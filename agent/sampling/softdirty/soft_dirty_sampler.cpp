@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cinttypes>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <span>
 #include <utility>
@@ -49,6 +51,20 @@ tier::Error gone(pid_t pid) {
 tier::Error aboutPid(pid_t pid, const tier::Error& error) {
   if (isGone(error.errnum)) return gone(pid);
   return tier::wrap(error, "soft-dirty target pid " + std::to_string(pid));
+}
+
+std::string hexAddress(uint64_t value) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%" PRIx64, value);
+  return buf;
+}
+
+tier::Error tooBig(pid_t pid, const tier::MapsEntry& mapping, uint64_t limit) {
+  return tier::Error{EFBIG, "soft-dirty target pid " + std::to_string(pid) + ": mapping " +
+                                hexAddress(mapping.start) + "-" + hexAddress(mapping.end) + " (" +
+                                std::to_string((mapping.end - mapping.start) >> 20) +
+                                " MiB of address space) is larger than " +
+                                std::to_string(limit >> 20) + " MiB: not read"};
 }
 
 double toSeconds(std::chrono::nanoseconds ns) {
@@ -289,7 +305,7 @@ void SoftDirtySampler::closeWindow(int64_t now, SampleBatch& out) {
     if (!target.in_window) continue;
     target.in_window = false;
     tier::Error why;
-    switch (readTarget(pid, now, out, counts, why)) {
+    switch (readTarget(pid, target, now, out, counts, why)) {
       case ReadOutcome::kRead:
         ++sd_stats_.target_windows;
         break;
@@ -317,8 +333,9 @@ void SoftDirtySampler::closeWindow(int64_t now, SampleBatch& out) {
   state_ = State::kResting;
 }
 
-SoftDirtySampler::ReadOutcome SoftDirtySampler::readTarget(pid_t pid, int64_t now, SampleBatch& out,
-                                                           WindowCounts& counts, tier::Error& why) {
+SoftDirtySampler::ReadOutcome SoftDirtySampler::readTarget(pid_t pid, Target& target, int64_t now,
+                                                           SampleBatch& out, WindowCounts& counts,
+                                                           tier::Error& why) {
   auto classify = [&](tier::Error error) {
     why = aboutPid(pid, error);
     return isGone(error.errnum) || isRefusal(error.errnum) ? ReadOutcome::kDropped
@@ -335,6 +352,12 @@ SoftDirtySampler::ReadOutcome SoftDirtySampler::readTarget(pid_t pid, int64_t no
   }
   for (const auto& mapping : *maps) {
     if (!isSampledMapping(mapping)) continue;
+    if (mapping.end - mapping.start > options_.max_mapping_bytes) {
+      ++sd_stats_.skipped_mappings;
+      if (target.told_too_big.insert(mapping.start).second)
+        problems_.push_back(tooBig(pid, mapping, options_.max_mapping_bytes));
+      continue;
+    }
     if (auto read = readMapping(pid, mapping, now, out, counts); !read)
       return classify(read.error());
   }

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,10 @@ struct SoftDirtyOptions {
   double sparse_fraction = 0.05;
   uint64_t saturation_min_pages = 64;
   size_t pagemap_chunk_entries = 64 * 1024;  // 512 KiB of pagemap per pread
+  // pagemap costs 8 bytes per page of address space, populated or not: a
+  // mapping larger than this (sanitizer shadows, allocator or GPU address
+  // reservations of terabytes) is not read, and takeProblems() says so once.
+  uint64_t max_mapping_bytes = 64ULL << 30;
   // start() checks that the kernel tracks soft-dirty bits (probeSoftDirty on
   // this process) when the root is the live /proc. Off for fixture trees.
   bool probe_kernel = true;
@@ -77,7 +82,8 @@ struct SoftDirtyStats {
   uint64_t vanished = 0;        // pids dropped because they exited
   uint64_t refused = 0;         // pids dropped on EPERM/EACCES
   uint64_t saturated_windows = 0, sparse_windows = 0;
-  uint64_t late_windows = 0;  // read more than 1.5 windows after opening (poll came late)
+  uint64_t skipped_mappings = 0;  // mapping x window not read: larger than max_mapping_bytes
+  uint64_t late_windows = 0;      // read more than 1.5 windows after opening (poll came late)
   uint64_t last_dirty_pages = 0, last_present_pages = 0;  // over every target, last window
   double window_seconds = 0;                              // the next window's length
   double last_rest_seconds = 0;                           // rest before the next window
@@ -156,7 +162,8 @@ class SoftDirtySampler final : public Sampler {
  private:
   enum class State { kStopped, kResting, kOpen };
   struct Target {
-    bool in_window = false;  // cleared at the current window's opening
+    bool in_window = false;           // cleared at the current window's opening
+    std::set<uint64_t> told_too_big;  // starts of mappings skipped and reported
   };
   struct WindowCounts {
     bool any_saturated = false;
@@ -168,8 +175,8 @@ class SoftDirtySampler final : public Sampler {
 
   tier::Result<void> openWindow();
   void closeWindow(int64_t now, SampleBatch& out);
-  ReadOutcome readTarget(pid_t pid, int64_t now, SampleBatch& out, WindowCounts& counts,
-                         tier::Error& why);
+  ReadOutcome readTarget(pid_t pid, Target& target, int64_t now, SampleBatch& out,
+                         WindowCounts& counts, tier::Error& why);
   tier::Result<void> readMapping(pid_t pid, const tier::MapsEntry& mapping, int64_t now,
                                  SampleBatch& out, WindowCounts& counts);
   void adaptWindow(const WindowCounts& counts);

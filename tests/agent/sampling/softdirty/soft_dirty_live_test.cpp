@@ -242,10 +242,13 @@ TEST(SoftDirtyLive, AnExitedChildIsDroppedAndNamed) {
   EXPECT_THAT(sampler->targets(), ::testing::ElementsAre(::getpid()));
   EXPECT_EQ(sampler->softDirtyStats().vanished, 1u);
   EXPECT_EQ(sampler->stats().lost, 0u);
-  auto problems = sampler->takeProblems();
-  ASSERT_EQ(problems.size(), 1u);
-  EXPECT_EQ(problems[0].errnum, ESRCH);
-  EXPECT_THAT(problems[0].message(), HasSubstr("pid " + std::to_string(child)));
+  // Our own huge mappings (a sanitizer's shadow) may be reported too.
+  std::vector<tier::Error> exited;
+  for (auto& problem : sampler->takeProblems())
+    if (problem.errnum != EFBIG) exited.push_back(problem);
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_EQ(exited[0].errnum, ESRCH);
+  EXPECT_THAT(exited[0].message(), HasSubstr("pid " + std::to_string(child) + " exited"));
 
   ::waitpid(child, nullptr, 0);  // reaped: its /proc directory is gone
   ASSERT_TRUE(sampler->setTargets({child, ::getpid()}));

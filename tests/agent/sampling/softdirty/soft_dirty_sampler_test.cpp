@@ -217,6 +217,38 @@ TEST(SoftDirtySampler, DeliversExactlyDirtyPresentPages) {
   }
 }
 
+// pagemap costs 8 bytes per page of address space: a mapping larger than
+// max_mapping_bytes is skipped, and said so once.
+TEST(SoftDirtySampler, MappingsLargerThanTheLimitAreSkippedAndNamedOnce) {
+  Fixture f;
+  f.proc.process(100, mapsLine(0x10, 16, "rw-p") + mapsLine(0x100, 17, "rw-p"));
+  f.proc.pages(100, 0x10, 16, 16);
+  f.proc.pages(100, 0x100, 17, 17);
+  SoftDirtyOptions options;
+  options.max_mapping_bytes = 16 * P;
+  auto sampler = f.sampler(options);
+  ASSERT_TRUE(sampler.setTargets({100}));
+  ASSERT_TRUE(sampler.start());
+  for (int window = 0; window < 2; ++window) {
+    SampleBatch batch;
+    f.time.now = sampler.nextPollAt();
+    ASSERT_TRUE(sampler.poll(batch));
+    f.time.now += 250 * kMs;
+    ASSERT_TRUE(sampler.poll(batch));
+    auto addresses = addressesOf(batch, 100);
+    ASSERT_EQ(addresses.size(), 16u);
+    EXPECT_EQ(addresses.back(), 0x1f * P);
+  }
+  EXPECT_EQ(sampler.softDirtyStats().skipped_mappings, 2u);
+  EXPECT_EQ(sampler.stats().lost, 0u);
+  auto problems = sampler.takeProblems();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].errnum, EFBIG);
+  EXPECT_THAT(problems[0].message(),
+              HasSubstr("pid 100: mapping 0x" +
+                        hex(0x100 * P).substr(hex(0x100 * P).find_first_not_of('0'))));
+}
+
 TEST(SoftDirtySampler, PollBeforeStartIsAnErrorAndNoTargetsOpenNothing) {
   Fixture f;
   auto sampler = f.sampler();
