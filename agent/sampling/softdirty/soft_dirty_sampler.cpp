@@ -216,7 +216,7 @@ tier::Result<void> SoftDirtySampler::setTargets(const std::vector<pid_t>& pids) 
     } else if (isGone(opened.error().errnum)) {
       ++sd_stats_.vanished;
     } else {
-      ++sd_stats_.refused;
+      if (isRefusal(opened.error().errnum)) ++sd_stats_.refused;
       if (refusal == 0) refusal = opened.error().errnum;
       refused += (refused.empty() ? "" : ", ") + std::to_string(pid) + " (" +
                  opened.error().message() + ")";
