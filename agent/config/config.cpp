@@ -112,9 +112,15 @@ class SectionReader {
 };
 
 std::string checkMode(const std::string& text) {
-  return text == "observe" || text == "coexist" || text == "takeover"
+  return text == "observe" || text == "coexist" || text == "takeover" || text == "kernel"
              ? std::string()
-             : "must be \"observe\", \"coexist\" or \"takeover\"";
+             : "must be \"observe\", \"coexist\", \"takeover\" or \"kernel\"";
+}
+
+std::string checkMachinery(const std::string& text) {
+  return kernel_tiering::machineryByName(text)
+             ? std::string()
+             : "must be \"numa_balancing\", \"damos\" or \"both\"";
 }
 
 std::string checkAbsolutePath(const std::string& text) {
@@ -129,8 +135,44 @@ std::string checkListen(const std::string& text) {
   return {};
 }
 
-const std::set<std::string> kSections = {"agent",   "migration", "policy",   "control",
-                                         "metrics", "topology",  "workloads"};
+const std::set<std::string> kSections = {"agent",   "migration", "policy",    "control",
+                                         "metrics", "topology",  "workloads", "kernel"};
+
+// [kernel]: what mode "kernel" asks of the kernel's tiering machinery.
+void readKernel(const toml::table& root, kernel_tiering::KernelTieringOptions& k, Errors& errors) {
+  SectionReader kernel(root, "kernel", errors);
+  std::string machinery(kernel_tiering::machineryName(k.machinery));
+  kernel.string("machinery", machinery, checkMachinery);
+  k.machinery = kernel_tiering::machineryByName(machinery).value_or(k.machinery);
+  int rate = static_cast<int>(k.promote_rate_limit_mbps);
+  kernel.integer("promote_rate_limit_mbps", rate, 0, 1'000'000);
+  k.promote_rate_limit_mbps = static_cast<uint64_t>(rate);
+  int threshold = static_cast<int>(k.hot_threshold_ms.value_or(0));
+  kernel.integer("hot_threshold_ms", threshold, 1, 60'000);
+  if (threshold > 0) k.hot_threshold_ms = static_cast<uint64_t>(threshold);
+  kernel.boolean("demotion_enabled", k.demotion_enabled);
+  // nr_accesses counts the samples of one aggregation interval that found
+  // the region accessed: at most 20 with the 5 ms / 100 ms tierd sets.
+  int accesses = static_cast<int>(k.damos_hot_min_accesses);
+  kernel.integer("damos_hot_min_accesses", accesses, 1, 20);
+  k.damos_hot_min_accesses = static_cast<uint32_t>(accesses);
+  kernel.number("damos_cold_min_age_s", k.damos_cold_min_age_s, 0.1, 86'400);
+  int quota_ms = static_cast<int>(k.damos_quota_ms);
+  kernel.integer("damos_quota_ms", quota_ms, 1, 1'000);
+  k.damos_quota_ms = static_cast<uint64_t>(quota_ms);
+  kernel.number("damos_quota_mbps", k.damos_quota_mbps, 1, 1e6);
+  kernel.number("damos_demote_free_percent", k.damos_demote_free_percent, 0, 100);
+  kernel.number("damos_low_watermark_percent", k.damos_low_watermark_percent, 0, 100);
+  const toml::node* section = root.get("kernel");
+  const toml::node* low = section && section->is_table()
+                              ? section->as_table()->get("damos_low_watermark_percent")
+                              : nullptr;
+  if (low && k.damos_low_watermark_percent > k.damos_demote_free_percent)
+    errors.push_back(fmt::format(
+        "{}: kernel.damos_low_watermark_percent must not exceed damos_demote_free_percent ({}): "
+        "demotion would never run",
+        where(*low), k.damos_demote_free_percent));
+}
 
 std::string checkSampler(const std::string& text) {
   static const std::set<std::string> kSamplers = {"auto",        "pebs",  "ibs",
@@ -169,6 +211,7 @@ void readSections(const toml::table& root, AgentConfig& config, Errors& errors) 
     agent.string("mode", mode, checkMode);
     config.mode = mode == "observe"    ? Mode::Observe
                   : mode == "takeover" ? Mode::Takeover
+                  : mode == "kernel"   ? Mode::Kernel
                                        : Mode::Coexist;
     int interval_ms = static_cast<int>(config.interval.count());
     agent.integer("interval_ms", interval_ms, 100, 3'600'000);
@@ -186,6 +229,7 @@ void readSections(const toml::table& root, AgentConfig& config, Errors& errors) 
     migration.number("pingpong_window_s", m.pingpong_window_s, 0, 86400);
   }
   readPolicy(root, config.policy, errors);
+  readKernel(root, config.kernel, errors);
   {
     SectionReader control(root, "control", errors);
     control.string("socket", config.socket_path, [](const std::string& text) {
@@ -230,6 +274,8 @@ std::string_view modeName(Mode mode) {
       return "coexist";
     case Mode::Takeover:
       return "takeover";
+    case Mode::Kernel:
+      return "kernel";
   }
   return "coexist";
 }

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "config/topology_config.h"
+#include "kernel_tiering/options.h"
 #include "workloads/rules.h"
 
 namespace tierd::config {
@@ -21,6 +22,8 @@ enum class Mode {
   Observe,   // report only: never moves a page, never touches a kernel knob
   Coexist,   // moves pages on request and by policy, leaves kernel knobs alone
   Takeover,  // also turns the kernel's competing machinery off while it runs
+  Kernel,    // configures the kernel's own tiering ([kernel]) and reports what it does; moves no
+             // pages itself
 };
 std::string_view modeName(Mode mode);
 
@@ -61,6 +64,7 @@ struct AgentConfig {
   std::string textfile_dir;                       // "" turns the textfile writer off
   std::chrono::seconds textfile_interval{15};
   tier::TopologyOptions topology;
+  kernel_tiering::KernelTieringOptions kernel;  // [kernel], applied in mode "kernel"
   std::vector<workloads::WorkloadRule> workloads;
   toml::table document;              // the merged document, for `config show`
   std::vector<std::string> sources;  // files read, in order

@@ -163,6 +163,48 @@ TEST(Config, AMissingFileIsAnErrorOnlyWhenAskedFor) {
   EXPECT_NE(joined(required.error()).find("/nonexistent/tierd.toml"), std::string::npos);
 }
 
+TEST(Config, KernelSectionAndMode) {
+  auto defaults = parseConfig({{"tierd.toml", ""}});
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->kernel, kernel_tiering::KernelTieringOptions{});
+  auto config = parseConfig({{"tierd.toml", R"(
+[agent]
+mode = "kernel"
+[kernel]
+machinery = "both"
+promote_rate_limit_mbps = 64
+hot_threshold_ms = 500
+demotion_enabled = false
+damos_hot_min_accesses = 3
+damos_cold_min_age_s = 30
+damos_quota_ms = 50
+damos_quota_mbps = 200
+damos_demote_free_percent = 40
+damos_low_watermark_percent = 2
+)"}});
+  ASSERT_TRUE(config) << joined(config.error());
+  EXPECT_EQ(config->mode, Mode::Kernel);
+  EXPECT_EQ(modeName(config->mode), "kernel");
+  const auto& k = config->kernel;
+  EXPECT_EQ(k.machinery, kernel_tiering::Machinery::Both);
+  EXPECT_EQ(k.promote_rate_limit_mbps, 64u);
+  EXPECT_EQ(k.hot_threshold_ms, 500u);
+  EXPECT_FALSE(k.demotion_enabled);
+  EXPECT_EQ(k.damos_hot_min_accesses, 3u);
+  EXPECT_DOUBLE_EQ(k.damos_cold_min_age_s, 30);
+  EXPECT_EQ(k.damos_quota_ms, 50u);
+  EXPECT_DOUBLE_EQ(k.damos_quota_mbps, 200);
+  EXPECT_DOUBLE_EQ(k.damos_demote_free_percent, 40);
+  EXPECT_DOUBLE_EQ(k.damos_low_watermark_percent, 2);
+  // A drop-in overrides one key and keeps the rest.
+  auto merged = parseConfig(
+      {{"tierd.toml", "[kernel]\nmachinery = \"damos\"\npromote_rate_limit_mbps = 64\n"},
+       {"conf.d/10.toml", "[kernel]\npromote_rate_limit_mbps = 32\n"}});
+  ASSERT_TRUE(merged) << joined(merged.error());
+  EXPECT_EQ(merged->kernel.machinery, kernel_tiering::Machinery::Damos);
+  EXPECT_EQ(merged->kernel.promote_rate_limit_mbps, 32u);
+}
+
 // Each file in broken/ says on its first line ("# expect: ...") what the
 // error must contain.
 TEST(Config, EveryBrokenConfigIsRejectedWithItsOwnMessage) {
