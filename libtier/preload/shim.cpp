@@ -312,7 +312,9 @@ void startUp() {
     g_state.store(kGlibcOnly, std::memory_order_release);
   } else {
     setUpPlacement();
+    g_counting.store(g_accounting, std::memory_order_relaxed);
     g_state.store(kReady, std::memory_order_release);
+    g_direct.store(!g_placing, std::memory_order_release);
   }
   errno = saved_errno;
   t_starting = false;
@@ -390,24 +392,12 @@ void* allocateAny(size_t alignment, size_t size, bool zeroed) {
   return glibcAllocate(alignment, size, zeroed, saved_errno);
 }
 
-// glibc aligns every block to 16 bytes; the engine (as jemalloc) aligns a
-// block of up to 8 bytes to 8 only. Requests go up to 16 bytes, here and in
-// every path that hands the engine a size (sized delete, realloc).
-constexpr size_t kMinBlock = 16;
-size_t atLeastMinBlock(size_t size) {
-  return size < kMinBlock ? kMinBlock : size;
-}
-
 }  // namespace
 
-void* allocate(size_t size) {
-  size = atLeastMinBlock(size);
-  // The fast path: the engine is up and no policy places blocks.
-  if (g_state.load(std::memory_order_acquire) == kReady && !g_placing) [[likely]] {
-    void* block = tier_malloc(TIER_DEFAULT, size);
-    if (block != nullptr) [[likely]]
-      return block;
-  }
+std::atomic<bool> g_direct{false};
+std::atomic<bool> g_counting{false};
+
+void* allocateSlow(size_t size) {
   return allocateAny(0, size, false);
 }
 
@@ -419,8 +409,8 @@ void* allocateAligned(size_t alignment, size_t size) {
   return allocateAny(alignment, atLeastMinBlock(size), false);
 }
 
-void release(void* block) {
-  if (tier_engine_owns(block)) [[likely]] {
+void releaseSlow(void* block) {
+  if (tier_engine_owns(block)) {
     if (g_accounting) count(block, -1);
     tier_free(block);
     return;

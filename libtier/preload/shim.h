@@ -5,16 +5,67 @@
 // serve); free, realloc and usable-size tell them apart by address.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+
+#include "alloc/engine.h"
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+#include "alloc/engine_internal.h"
+#endif
 
 namespace tier::preload {
 
+// Set once start-up is done: the engine is up and no policy places blocks,
+// so malloc goes straight to the engine.
+extern std::atomic<bool> g_direct;
+// A ratio is in force: frees must be counted.
+extern std::atomic<bool> g_counting;
+
+// glibc aligns every block to 16 bytes; the engine (as jemalloc) aligns a
+// block of up to 8 bytes to 8 only. Requests go up to 16 bytes, in every
+// path that hands the engine a size (sized delete and realloc too).
+inline constexpr std::size_t kMinBlock = 16;
+inline std::size_t atLeastMinBlock(std::size_t size) {
+  return size < kMinBlock ? kMinBlock : size;
+}
+
+// Whether the engine owns a block: a range check, inlined when the shim is
+// built with the engine's internals (a call to tier_engine_owns costs as
+// much as the rest of free's fast path on a loaded machine).
+inline bool engineOwns(const void* block) {
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+  return tier::alloc::rankOfAddress(block) >= 0;
+#else
+  return tier_engine_owns(block) != 0;
+#endif
+}
+
+void* allocateSlow(std::size_t size);
+void releaseSlow(void* block);
+
 // NULL with errno = ENOMEM when nothing can serve. errno is untouched on success.
-void* allocate(std::size_t size);
+// Inline: the fast path is malloc's own body, one call into the engine.
+inline void* allocate(std::size_t size) {
+  size = atLeastMinBlock(size);
+  if (g_direct.load(std::memory_order_relaxed)) [[likely]] {
+    void* block = tier_malloc(TIER_DEFAULT, size);
+    if (block != nullptr) [[likely]]
+      return block;
+  }
+  return allocateSlow(size);
+}
+
+inline void release(void* block) {
+  if (engineOwns(block) && !g_counting.load(std::memory_order_relaxed)) [[likely]] {
+    tier_free(block);
+    return;
+  }
+  releaseSlow(block);
+}
+
 void* allocateZeroed(std::size_t size);  // size: the product, already checked for overflow
 // `alignment`: a power of two.
 void* allocateAligned(std::size_t alignment, std::size_t size);
-void release(void* block);
 void releaseSized(void* block, std::size_t size);
 // realloc with `size` > 0 and a non-NULL block.
 void* reallocate(void* block, std::size_t size);
