@@ -343,10 +343,18 @@ int setUp() {
     if (wanted > slot) slot = wanted;
   }
   if (slot > (4096 * kGiB)) slot = 4096 * kGiB;
-  size_t total = static_cast<size_t>(slot) * static_cast<size_t>(layout.count);
-  void* raw = mmap(nullptr, total + kHugePage, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) return -errno;
+  // Address space can be limited (RLIMIT_AS, valgrind): halve the slots
+  // until the reservation fits, down to 256 MiB per tier.
+  size_t total;
+  void* raw;
+  for (;;) {
+    total = static_cast<size_t>(slot) * static_cast<size_t>(layout.count);
+    raw = mmap(nullptr, total + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+               -1, 0);
+    if (raw != MAP_FAILED) break;
+    if (slot <= 256 * kMiB) return -errno;
+    slot /= 2;
+  }
   uintptr_t base = (reinterpret_cast<uintptr_t>(raw) + kHugePage - 1) & ~(kHugePage - 1);
   if (base != reinterpret_cast<uintptr_t>(raw))
     munmap(raw, base - reinterpret_cast<uintptr_t>(raw));
@@ -670,13 +678,9 @@ size_t tier_engine_usable_size(const void* block) {
   return rankOfAddress(block) >= 0 ? usableOf(block) : 0;
 }
 
-void tier_engine_free_sized(void* block, size_t size) {
-  int rank = rankOfAddress(block);
-  if (rank < 0) return;
-  // Large blocks are rare: ask jemalloc rather than trust a size it would act on.
-  size_t usable = sizeClass(size);
-  freeOn(rank, block, usable <= kFrontMax ? usable : usableOf(block));
-}
+// The class map knows every block's size already, and better than a caller
+// could: the size is not needed (nor trusted).
+void tier_engine_free_sized(void* block, size_t) { freeBlock(block); }
 
 void tier_engine_atfork_prepare(void) { pthread_mutex_lock(&g_init_lock); }
 void tier_engine_atfork_parent(void) { pthread_mutex_unlock(&g_init_lock); }

@@ -41,8 +41,9 @@ void tier_engine_set_chooser(tier_chooser_fn choose, void *ctx);
 int tier_engine_owns(const void *block);
 /* The usable size of an engine block (0 for NULL or a foreign pointer). */
 size_t tier_engine_usable_size(const void *block);
-/* Frees an engine block whose requested size (or usable size) is known:
- * C++ sized delete. Cheaper than tier_free. */
+/* C++ sized delete. The same as tier_free: the engine finds every block's
+ * size class from its page (a one-byte-per-page map), so the size given is
+ * not needed and not trusted. */
 void tier_engine_free_sized(void *block, size_t size);
 
 /* The engine registers its own fork handlers in tier_engine_init (and the

@@ -6,7 +6,9 @@
 // tcache per tier). mimalloc is linked here only: it replaces this program's
 // malloc, which is why the engine cannot ship it (see the docs).
 //
-// backend_bench [size=64] [pairs=2000000] [runs=3]
+// backend_bench [size=64] [pairs=2000000] [runs=3] [only=VARIANT-PREFIX] [pair|batch]
+// (one variant and one pattern: for instruction counts with valgrind --tool=callgrind).
+#include <dlfcn.h>
 #include <mimalloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +24,6 @@
 #include "private_jemalloc.h"
 
 extern "C" {
-void* __libc_malloc(size_t);
-void __libc_free(void*);
 void* tierje_malloc(size_t);
 void tierje_free(void*);
 }
@@ -43,6 +43,12 @@ struct Variant {
 };
 
 mi_heap_t* g_arena_heap;
+// glibc's own malloc: mimalloc (MI_OVERRIDE) replaces malloc and even
+// __libc_malloc in this program, so look them up in libc.so.6 itself.
+void* (*g_glibc_malloc)(size_t);
+void (*g_glibc_free)(void*);
+void* glibcMalloc(size_t n) { return g_glibc_malloc(n); }
+void glibcFree(void* p) { g_glibc_free(p); }
 
 void* mimallocArena(size_t n) { return mi_heap_malloc(g_arena_heap, n); }
 void* engineFast(size_t n) { return tier_malloc(TIER_FAST, n); }
@@ -76,9 +82,24 @@ int main(int argc, char** argv) {
   size_t size = argc > 1 ? strtoul(argv[1], nullptr, 10) : 64;
   long pairs = argc > 2 ? strtol(argv[2], nullptr, 10) : 2'000'000;
   int runs = argc > 3 ? atoi(argv[3]) : 3;
+  const char* only = argc > 4 ? argv[4] : nullptr;
+  const char* pattern = argc > 5 ? argv[5] : nullptr;
   t_size = size;
 
-  // The mimalloc candidate: a 4 GiB exclusive arena over an mbind'd range.
+  void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  g_glibc_malloc = reinterpret_cast<void* (*)(size_t)>(dlsym(libc, "malloc"));
+  g_glibc_free = reinterpret_cast<void (*)(void*)>(dlsym(libc, "free"));
+  if (g_glibc_malloc == nullptr || g_glibc_free == nullptr) {
+    fprintf(stderr, "no glibc malloc\n");
+    return 1;
+  }
+  if (tier_engine_init() != 0) {
+    fprintf(stderr, "tier_engine_init failed\n");
+    return 1;
+  }
+
+  if (only == nullptr || strncmp("mimalloc exclusive arena", only, strlen(only)) == 0) {
+  // The mimalloc candidate (only when measured: valgrind cannot reserve it all): a 4 GiB exclusive arena over an mbind'd range.
   size_t arena_bytes = size_t{4} << 30;
   // mimalloc wants its arenas aligned to its segment size: align to 64 MiB.
   size_t align = size_t{64} << 20;
@@ -93,13 +114,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_arena_heap = mi_heap_new_in_arena(arena);
-  if (tier_engine_init() != 0) {
-    fprintf(stderr, "tier_engine_init failed\n");
-    return 1;
   }
-
   const Variant variants[] = {
-      {"glibc", __libc_malloc, __libc_free},
+      {"glibc", glibcMalloc, glibcFree},
       {"mimalloc", mi_malloc, mi_free},
       {"mimalloc exclusive arena", mimallocArena, mi_free},
       {"jemalloc (private copy)", tierje_malloc, tierje_free},
@@ -110,10 +127,13 @@ int main(int argc, char** argv) {
   printf("size %zu B, %ld pairs, best of %d runs (ns)\n", size, pairs, runs);
   printf("%-30s %8s %8s\n", "variant", "pair", "batch");
   for (const Variant& v : variants) {
+    if (only != nullptr && strncmp(v.name, only, strlen(only)) != 0) continue;
     double best_pair = 1e18, best_batch = 1e18;
     for (int r = 0; r < runs; ++r) {
-      double p = pairNs(v, size, pairs);
-      double b = batchNs(v, size, pairs, slots);
+      bool pair = pattern == nullptr || strcmp(pattern, "pair") == 0;
+      bool batch = pattern == nullptr || strcmp(pattern, "batch") == 0;
+      double p = pair ? pairNs(v, size, pairs) : 0;
+      double b = batch ? batchNs(v, size, pairs, slots) : 0;
       if (p < best_pair) best_pair = p;
       if (b < best_batch) best_batch = b;
     }
