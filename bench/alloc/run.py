@@ -180,7 +180,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 pair sizes, 3 repeats")
     parser.add_argument("--only", help="comma-separated allocator names")
-    parser.add_argument("--base", default="mimalloc",
+    parser.add_argument("--base", default="jemalloc",
                         help="the allocator the shim is built on, for the peak-memory target")
     parser.add_argument("--results", help="also write the tables to this Markdown file")
     parser.add_argument("--command", default=" ".join(sys.argv), help=argparse.SUPPRESS)
