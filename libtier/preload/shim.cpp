@@ -419,14 +419,6 @@ void releaseSlow(void* block) {
   __libc_free(block);
 }
 
-void releaseSized(void* block, size_t size) {
-  if (tier_engine_owns(block) && !g_accounting) [[likely]] {
-    tier_engine_free_sized(block, atLeastMinBlock(size));
-    return;
-  }
-  release(block);
-}
-
 void* reallocate(void* block, size_t size) {
   size = atLeastMinBlock(size);
   int saved_errno = errno;

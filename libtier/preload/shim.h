@@ -66,7 +66,14 @@ inline void release(void* block) {
 void* allocateZeroed(std::size_t size);  // size: the product, already checked for overflow
 // `alignment`: a power of two.
 void* allocateAligned(std::size_t alignment, std::size_t size);
-void releaseSized(void* block, std::size_t size);
+// C++ sized delete: the engine skips its size lookup.
+inline void releaseSized(void* block, std::size_t size) {
+  if (engineOwns(block) && !g_counting.load(std::memory_order_relaxed)) [[likely]] {
+    tier_engine_free_sized(block, atLeastMinBlock(size));
+    return;
+  }
+  releaseSlow(block);
+}
 // realloc with `size` > 0 and a non-NULL block.
 void* reallocate(void* block, std::size_t size);
 std::size_t usableSize(const void* block);

@@ -1,10 +1,12 @@
 // The shim's placement on real tiers, run inside the lab guest (see
 // CMakeLists.txt: far preset in full, pmem and cxl presets small). shim_probe
 // runs under libtier-preload.so; the pages' nodes are read back with
-// move_pages(nodes=NULL) by the probe and checked here against the nodes
-// libnuma reports, never hard-coded.
+// move_pages(nodes=NULL) by the probe and checked here against the far
+// tier's nodes as libtier reports them, which must be CPU-less (libnuma) and,
+// in the far preset, the lab's far node: no node id is hard-coded.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -37,14 +39,36 @@ json probe(std::vector<std::string> args, std::vector<std::string> env) {
   return json::parse(ran.out, nullptr, false);
 }
 
-// Pages on `node` among the pages counted in `by_node` ({"node": pages}).
-double shareOn(const json& by_node, int node) {
+// The share of the pages counted in `by_node` ({"node": pages}) that are on `nodes`.
+double shareOn(const json& by_node, const std::vector<int>& nodes) {
   double total = 0, on = 0;
   for (auto& [key, pages] : by_node.items()) {
     total += pages.get<double>();
-    if (std::stoi(key) == node) on += pages.get<double>();
+    if (std::find(nodes.begin(), nodes.end(), std::stoi(key)) != nodes.end())
+      on += pages.get<double>();
   }
   return total == 0 ? 0 : on / total;
+}
+
+bool cpuLess(int node) {
+  bitmask* cpus = numa_allocate_cpumask();
+  numa_node_to_cpus(node, cpus);
+  bool none = numa_bitmask_weight(cpus) == 0;
+  numa_free_cpumask(cpus);
+  return none;
+}
+
+// The far tier (rank 1) as libtier reports it: CPU-less nodes only, and in
+// the far preset the lab's far node.
+std::vector<int> farTierNodes(const json& result) {
+  std::vector<int> nodes = result["tier_nodes"][1].get<std::vector<int>>();
+  EXPECT_FALSE(nodes.empty());
+  for (int node : nodes)
+    EXPECT_TRUE(cpuLess(node)) << "far tier node " << node << " has CPUs";
+  if (preset() == "far") {
+    EXPECT_EQ(nodes, std::vector<int>{farNode()});
+  }
+  return nodes;
 }
 
 double pagesIn(const json& by_node) {
@@ -58,8 +82,7 @@ double pagesIn(const json& by_node) {
 // in between: 3/4 of the live bytes below the fast tier (within 2 %), and
 // those blocks' touched pages on the far node (at least 99 %).
 void checkRatio(size_t total, size_t live_cap) {
-  int far = farNode();
-  ASSERT_GE(far, 0) << "no CPU-less node: not in the lab?";
+  ASSERT_GE(farNode(), 0) << "no CPU-less node: not in the lab?";
   json result = probe({"ratio", std::to_string(total), std::to_string(live_cap)},
                       {"LIBTIER_RATIO=fast:1,far:3"});
   ASSERT_TRUE(result.is_object());
@@ -71,10 +94,9 @@ void checkRatio(size_t total, size_t live_cap) {
   for (size_t i = 1; i < result["live"].size(); ++i)
     below += result["live"][i].get<double>();
   EXPECT_NEAR(below / (fast + below), 0.75, 0.02);
-  // "far" is rank 1: the far node in the far preset.
   EXPECT_GT(pagesIn(result["below_fast_pages"]), static_cast<double>(live_cap / 2 / 4096));
-  EXPECT_GE(shareOn(result["below_fast_pages"], far), 0.99);
-  EXPECT_GE(shareOn(result["fast_pages"], 0), 0.99) << "fast-tier pages off node 0";
+  EXPECT_GE(shareOn(result["below_fast_pages"], farTierNodes(result)), 0.99);
+  EXPECT_GE(shareOn(result["fast_pages"], {0}), 0.99) << "fast-tier pages off node 0";
 }
 
 TEST(PreloadLab, RatioOneToThreeHoldsOverOneGiB) {
@@ -88,17 +110,17 @@ TEST(PreloadLab, RatioSmallCheck) {
 }
 
 TEST(PreloadLab, ThresholdSendsLargeBlocksToTheFarNode) {
-  int far = farNode();
-  ASSERT_GE(far, 0) << "no CPU-less node: not in the lab?";
+  ASSERT_GE(farNode(), 0) << "no CPU-less node: not in the lab?";
   json result = probe({"place", "4096", "65536", "1048575", "1048576", "4194304", "16777216"},
                       {"LIBTIER_THRESHOLD=1M"});
   ASSERT_TRUE(result.is_object());
   ASSERT_EQ(result["blocks"].size(), 6u);
+  std::vector<int> far = farTierNodes(result);
   for (const json& block : result["blocks"]) {
     SCOPED_TRACE(block.dump());
     bool large = block["size"].get<size_t>() >= kMiB;
     EXPECT_EQ(block["tier"].get<int>(), large ? 1 : 0);
-    EXPECT_GE(shareOn(block["nodes"], large ? far : 0), 0.99);
+    EXPECT_GE(shareOn(block["nodes"], large ? far : std::vector<int>{0}), 0.99);
   }
 }
 
@@ -111,8 +133,8 @@ TEST(PreloadLab, NodeRulePlacesOnThatNode) {
       probe({"place", "100", "8388608"}, {"LIBTIER_RULES=1M-:node" + std::to_string(node)});
   ASSERT_TRUE(result.is_object());
   ASSERT_EQ(result["blocks"].size(), 2u);
-  EXPECT_GE(shareOn(result["blocks"][0]["nodes"], 0), 0.99);
-  EXPECT_GE(shareOn(result["blocks"][1]["nodes"], node), 0.99) << result["blocks"][1].dump();
+  EXPECT_GE(shareOn(result["blocks"][0]["nodes"], {0}), 0.99);
+  EXPECT_GE(shareOn(result["blocks"][1]["nodes"], {node}), 0.99) << result["blocks"][1].dump();
 }
 
 }  // namespace

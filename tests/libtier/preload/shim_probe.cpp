@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "tier/tier.h"  // the types only: the functions come from the shim, through dlsym
+
 namespace {
 
 using TierOf = int (*)(const void*);
@@ -39,6 +41,22 @@ int tierOf(const void* block) {
 int tierCount() {
   static auto fn = reinterpret_cast<TierCount>(dlsym(RTLD_DEFAULT, "tier_count"));
   return fn ? fn() : 0;
+}
+
+// Each tier's nodes, as libtier reports them: [[0],[1],...].
+void printTierNodes() {
+  using TierStats = int (*)(int, tier_stats_t*);
+  static auto fn = reinterpret_cast<TierStats>(dlsym(RTLD_DEFAULT, "tier_stats"));
+  std::printf("\"tier_nodes\":[");
+  for (int rank = 0; fn != nullptr && rank < tierCount(); ++rank) {
+    tier_stats_t stats{};
+    fn(rank, &stats);
+    std::printf("%s[", rank ? "," : "");
+    for (int i = 0; i < stats.node_count && i < 16; ++i)
+      std::printf("%s%d", i ? "," : "", stats.nodes[i]);
+    std::printf("]");
+  }
+  std::printf("]");
 }
 
 size_t pageSize() {
@@ -102,7 +120,9 @@ void* tierMallocDefault(size_t size) {
 }
 
 int place(int argc, char** argv, bool through_api) {
-  std::printf("{\"tiers\":%d,\"blocks\":[", tierCount());
+  std::printf("{\"tiers\":%d,", tierCount());
+  printTierNodes();
+  std::printf(",\"blocks\":[");
   std::vector<void*> keep;
   for (int i = 2; i < argc; ++i) {
     size_t size = std::strtoull(argv[i], nullptr, 0);
@@ -189,8 +209,10 @@ int ratio(size_t total, size_t live_cap) {
     by_tier[static_cast<size_t>(tier)] += malloc_usable_size(block.address);
     addPages(block.address, block.size, tier > 0 ? below_fast_pages : fast_pages);
   }
-  std::printf("{\"tiers\":%d,\"allocated\":%zu,\"blocks\":%zu,\"foreign\":%zu,\"live\":[",
-              tierCount(), allocated, live.size(), foreign);
+  std::printf("{\"tiers\":%d,", tierCount());
+  printTierNodes();
+  std::printf(",\"allocated\":%zu,\"blocks\":%zu,\"foreign\":%zu,\"live\":[", allocated,
+              live.size(), foreign);
   for (size_t i = 0; i < by_tier.size(); ++i)
     std::printf("%s%llu", i ? "," : "", static_cast<unsigned long long>(by_tier[i]));
   std::printf("],\"below_fast_pages\":");
