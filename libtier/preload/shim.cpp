@@ -23,6 +23,7 @@ extern "C" {
 void* __libc_malloc(size_t size);
 void* __libc_calloc(size_t count, size_t size);
 void* __libc_memalign(size_t alignment, size_t size);
+void* __libc_realloc(void* block, size_t size);
 void __libc_free(void* block);
 }
 extern char** environ;
@@ -441,6 +442,7 @@ void* reallocate(void* block, size_t size) {
     release(block);
     return moved;
   }
+  if (glibcOnly() && !isBoot(block)) return __libc_realloc(block, size);
   // A bootstrap or glibc block moves to the engine.
   size_t old_size = isBoot(block) ? bootSize(block) : glibcUsableSize(block);
   void* moved = allocate(size);

@@ -258,6 +258,19 @@ TEST_F(Shim, AgentAbsentIsOneLineWhenAskedForAndSilentOtherwise) {
   EXPECT_EQ(automatic.err, "");
 }
 
+// An engine that cannot reserve its ranges (here: an address-space limit)
+// leaves glibc serving; with a policy set, one line says so.
+TEST_F(Shim, GlibcServesWhenTheEngineCannotStart) {
+  Ran ran = runProgram({"/bin/sh", "-c", "ulimit -v 200000 && exec \"$0\" place 100 5000000",
+                        SHIM_PROBE_PATH},
+                       {"LD_PRELOAD=" + library(), "LIBTIER_THRESHOLD=1M"});
+  json result = report(ran);
+  if (result["tiers"].get<int>() > 0) GTEST_SKIP() << "this engine started in 200 MB";
+  EXPECT_EQ(tiersOf(result), (std::vector<int>{-1, -1}));
+  EXPECT_EQ(lineCount(ran.err), 1) << ran.err;
+  EXPECT_NE(ran.err.find("engine did not start"), std::string::npos) << ran.err;
+}
+
 // grep needs malloc(0) to be non-NULL (libmemtier: "grep: memory exhausted").
 TEST_F(Shim, GrepAndSortRun) {
   Ran ran = runProgram({"/bin/sh", "-c",
