@@ -427,12 +427,14 @@ __attribute__((noinline)) int threadFlags(int rank) {
   size_t length = sizeof tcache;
   if (tierje_mallctl("tcache.create", &tcache, &length, nullptr, 0) != 0)
     return arena | tierjeTcache(static_cast<unsigned>(-1));
+  ts.flags[rank] = arena | tierjeTcache(tcache);
+  ts.front[rank] = createFront();
+  // Last: glibc's pthread_setspecific may calloc (keys past the first 32),
+  // which under the shim comes back here and must find this tier set up.
   if (ts.phase == Phase::kFresh) {
     ts.phase = Phase::kLive;
     pthread_setspecific(g_thread_key, &ts);  // non-NULL: threadExit runs
   }
-  ts.flags[rank] = arena | tierjeTcache(tcache);
-  ts.front[rank] = createFront();
   return ts.flags[rank];
 }
 
