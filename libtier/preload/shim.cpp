@@ -15,6 +15,7 @@
 #include "alloc/engine.h"
 #include "alloc/node_sysfs.h"
 #include "preload/agent_link.h"
+#include "preload/bootstrap.h"
 #include "preload/policy.h"
 
 extern "C" {
@@ -38,41 +39,6 @@ std::atomic<int> g_state{kUninit};
 // Set while this thread runs the shim's start-up: its allocations (from
 // pthread_atfork, say) come from the bootstrap buffer instead of recursing.
 thread_local bool t_starting SHIM_TLS = false;
-
-// --- the bootstrap buffer: a bump allocator for requests made before the
-// engine is up. Each block has a 16-byte header holding its size; blocks are
-// never reused (free ignores them, realloc copies out).
-constexpr size_t kBootBytes = 256 * 1024;
-alignas(4096) char g_boot[kBootBytes];
-std::atomic<size_t> g_boot_used{0};
-
-bool isBoot(const void* block) {
-  auto p = reinterpret_cast<uintptr_t>(block);
-  auto base = reinterpret_cast<uintptr_t>(g_boot);
-  return p >= base && p < base + kBootBytes;
-}
-
-size_t bootSize(const void* block) {
-  return static_cast<const size_t*>(block)[-2];
-}
-
-void* bootAllocate(size_t alignment, size_t size) {
-  alignment = std::max<size_t>(alignment, 16);
-  if (size > kBootBytes) return nullptr;
-  size_t used = g_boot_used.load(std::memory_order_relaxed);
-  for (;;) {
-    uintptr_t start = reinterpret_cast<uintptr_t>(g_boot) + used + 16;
-    uintptr_t aligned = (start + alignment - 1) & ~(alignment - 1);
-    size_t end = aligned - reinterpret_cast<uintptr_t>(g_boot) + size;
-    if (end > kBootBytes) return nullptr;
-    if (g_boot_used.compare_exchange_weak(used, end, std::memory_order_relaxed)) {
-      auto* header = reinterpret_cast<size_t*>(aligned);
-      header[-2] = size;
-      header[-1] = 0;
-      return reinterpret_cast<void*>(aligned);  // the buffer is zero (.bss) and never reused
-    }
-  }
-}
 
 // --- glibc blocks: malloc_usable_size's answer without calling it (it is
 // interposed). glibc's chunk header: the size word just before the block,
@@ -126,7 +92,7 @@ void count(const void* block, int64_t sign) {
   t_delta[slot] = delta;
   if (!t_fold_at_exit) [[unlikely]] {
     t_fold_at_exit = true;
-    pthread_setspecific(g_fold_key, g_boot);  // any non-NULL value: run foldThread at exit
+    pthread_setspecific(g_fold_key, &g_fold_key);  // any non-NULL value: run foldThread at exit
   }
 }
 
@@ -357,7 +323,7 @@ void* glibcAllocate(size_t alignment, size_t size, bool zeroed, int saved_errno)
 void* slowAllocate(size_t alignment, size_t size, bool zeroed, int saved_errno) {
   if (!started() || glibcOnly()) {
     if (!glibcOnly()) {
-      void* block = bootAllocate(alignment, size);
+      void* block = boot::allocate(alignment, size);
       if (block != nullptr) return block;
     }
     return glibcAllocate(alignment, size, zeroed, saved_errno);
@@ -416,7 +382,7 @@ void releaseSlow(void* block) {
     tier_free(block);
     return;
   }
-  if (block == nullptr || isBoot(block)) return;
+  if (block == nullptr || boot::owns(block)) return;
   __libc_free(block);
 }
 
@@ -442,20 +408,20 @@ void* reallocate(void* block, size_t size) {
     release(block);
     return moved;
   }
-  if (glibcOnly() && !isBoot(block)) return __libc_realloc(block, size);
+  if (glibcOnly() && !boot::owns(block)) return __libc_realloc(block, size);
   // A bootstrap or glibc block moves to the engine.
-  size_t old_size = isBoot(block) ? bootSize(block) : glibcUsableSize(block);
+  size_t old_size = boot::owns(block) ? boot::sizeOf(block) : glibcUsableSize(block);
   void* moved = allocate(size);
   if (moved == nullptr) return nullptr;
   std::memcpy(moved, block, std::min(old_size, size));
-  if (!isBoot(block)) __libc_free(block);
+  if (!boot::owns(block)) __libc_free(block);
   return moved;
 }
 
 size_t usableSize(const void* block) {
   if (tier_engine_owns(block)) return tier_engine_usable_size(block);
   if (block == nullptr) return 0;
-  if (isBoot(block)) return bootSize(block);
+  if (boot::owns(block)) return boot::sizeOf(block);
   return glibcUsableSize(block);
 }
 
@@ -501,7 +467,7 @@ __attribute__((destructor)) void beforeExit() {
       add("; below the fast tier %.3f",
           static_cast<double>(below_fast) / static_cast<double>(total));
   }
-  add("; bootstrap %zu B; glibc %llu blocks\n", g_boot_used.load(),
+  add("; bootstrap %zu B; glibc %llu blocks\n", boot::used(),
       static_cast<unsigned long long>(g_glibc_blocks.load()));
   writeLine(line);
 }

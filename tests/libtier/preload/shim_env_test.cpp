@@ -261,9 +261,9 @@ TEST_F(Shim, AgentAbsentIsOneLineWhenAskedForAndSilentOtherwise) {
 // An engine that cannot reserve its ranges (here: an address-space limit)
 // leaves glibc serving; with a policy set, one line says so.
 TEST_F(Shim, GlibcServesWhenTheEngineCannotStart) {
-  Ran ran = runProgram({"/bin/sh", "-c", "ulimit -v 200000 && exec \"$0\" place 100 5000000",
-                        SHIM_PROBE_PATH},
-                       {"LD_PRELOAD=" + library(), "LIBTIER_THRESHOLD=1M"});
+  Ran ran = runProgram(
+      {"/bin/sh", "-c", "ulimit -v 200000 && exec \"$0\" place 100 5000000", SHIM_PROBE_PATH},
+      {"LD_PRELOAD=" + library(), "LIBTIER_THRESHOLD=1M"});
   json result = report(ran);
   if (result["tiers"].get<int>() > 0) GTEST_SKIP() << "this engine started in 200 MB";
   EXPECT_EQ(tiersOf(result), (std::vector<int>{-1, -1}));
