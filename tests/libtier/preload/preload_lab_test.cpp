@@ -124,6 +124,21 @@ TEST(PreloadLab, ThresholdSendsLargeBlocksToTheFarNode) {
   }
 }
 
+// The libmemtier bug on real tiers: every block (stdio's buffer included) on
+// the far tier, 8 MiB of buffered stdout through a pipe, every byte arrives.
+TEST(PreloadLab, BufferedStdoutOnTheFarTierSurvivesExit) {
+  constexpr size_t kBytes = 8 * kMiB;
+  Ran ran = runProgram({SHIM_PROBE_PATH, "flood", std::to_string(kBytes)},
+                       {std::string("LD_PRELOAD=") + PRELOAD_LIB_PATH, "LIBTIER_RULES=0-:far"});
+  ASSERT_EQ(ran.status, 0) << ran.err;
+  ASSERT_EQ(ran.out.size(), kBytes);
+  for (size_t line = 0; line * 64 < kBytes; line += 1009) {
+    char expected[65];
+    std::snprintf(expected, sizeof expected, "%012zu %050zu\n", line, line * 7);
+    ASSERT_EQ(ran.out.compare(line * 64, 64, expected), 0) << "line " << line;
+  }
+}
+
 // A rule naming a node: the PMEM or CXL node the preset onlined.
 TEST(PreloadLab, NodeRulePlacesOnThatNode) {
   const char* node_text = std::getenv(preset() == "cxl" ? "LAB_CXL_NODE" : "LAB_PMEM_NODE");
