@@ -161,6 +161,7 @@ tier::Result<void> Agent::start() {
           old.error().message());
     }
   }
+  startKernelTiering();
   for (const auto& conflict : others_.conflicts())
     log(Priority::Warning, "another manager is active: {} (mode {})", conflict,
         config::modeName(config_.mode));
@@ -180,6 +181,7 @@ void Agent::stop() {
       log(Priority::Err, "Failed to restore numa_balancing: {}", ok.error().message());
     saved_numa_balancing_.reset();
   }
+  stopKernelTiering();
 }
 
 tier::Result<void> Agent::reload() {
@@ -202,6 +204,7 @@ tier::Result<void> Agent::reload() {
     watcher_.setRules(std::move(rules));
   }
   if (auto ok = refreshTopology(); !ok) return ok;
+  reloadKernelTiering();
   std::shared_lock lock(state_mutex_);
   log(Priority::Info, "configuration reloaded from {}", fmt::join(config_.sources, ", "));
   return {};
@@ -249,6 +252,7 @@ void Agent::tick() {
   }
   if (ticks_ % kPinEnforceTicks == 0) enforcePins();
   publishMetrics();
+  publishKernelTieringMetrics();
   if (ticks_ % kProcessMetricsTicks == 1) publishProcessMetrics();
   std::string textfile_dir;
   std::chrono::seconds textfile_interval;
@@ -318,6 +322,10 @@ tier::Result<Json> Agent::runMove(const control::Caller& caller, pid_t pid,
   if (mode_.load() == config::Mode::Observe)
     return tier::fail(EOPNOTSUPP,
                       "tierd runs in observe mode ([agent] mode = \"observe\"): it moves no pages");
+  if (mode_.load() == config::Mode::Kernel)
+    return tier::fail(EOPNOTSUPP,
+                      "tierd runs in kernel mode ([agent] mode = \"kernel\"): the kernel's own "
+                      "tiering moves pages, tierd moves none");
   migrate::MoveRequest request;
   request.pid = pid;
   request.ranges = std::move(ranges);
@@ -419,6 +427,7 @@ tier::Result<Json> Agent::status(const control::Caller&) {
       std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
   out["mode"] = std::string(config::modeName(config_.mode));
   out["dry_run"] = dryRun();
+  if (auto kernel = kernelTieringJson()) out["kernel_tiering"] = std::move(*kernel);
   {
     std::lock_guard watcher(watcher_mutex_);
     out["managed_processes"] = watcher_.managed().size();

@@ -19,6 +19,7 @@
 #include "control/server.h"
 #include "daemon/managers.h"
 #include "fs/fs_root.h"
+#include "kernel_tiering/kernel_tiering.h"
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
 #include "migrate/engine.h"
@@ -89,6 +90,12 @@ class Agent : public control::Handler {
   bool visibleTo(const control::Caller& caller, pid_t pid) const;
   std::map<int, uint64_t> residentBytesByNode(pid_t pid) const;
   bool dryRun() const;
+  // Mode "kernel" (kernel_wiring.cpp).
+  void startKernelTiering();
+  void stopKernelTiering();
+  void reloadKernelTiering();
+  std::optional<control::Json> kernelTieringJson();
+  void publishKernelTieringMetrics();
 
   AgentOptions options_;
   tier::FsRoot sys_, proc_;
@@ -112,6 +119,9 @@ class Agent : public control::Handler {
   std::atomic<config::Mode> mode_{config::Mode::Coexist};
   std::atomic<bool> config_dry_run_{false};
   std::optional<int> saved_numa_balancing_;
+  std::mutex kernel_mutex_;  // kernel_tiering_, kernel_error_; after state_mutex_, never before
+  std::unique_ptr<kernel_tiering::KernelTiering> kernel_tiering_;
+  std::optional<tier::Error> kernel_error_;  // why mode "kernel" could not configure the kernel
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_textfile_{};
   std::chrono::steady_clock::time_point last_discovery_{};

@@ -31,14 +31,14 @@ std::map<std::string, uint64_t> vmstatDeltas(const std::map<std::string, uint64_
   return out;
 }
 
-nlohmann::json reportJson(const KernelTieringReport& report) {
-  nlohmann::json out;
+nlohmann::ordered_json reportJson(const KernelTieringReport& report) {
+  nlohmann::ordered_json out;
   out["applied"] = report.applied;
   out["machinery"] = report.machinery;
   out["seconds_since_apply"] = report.seconds_since_apply;
-  nlohmann::json knobs = nlohmann::json::object();
+  nlohmann::ordered_json knobs = nlohmann::ordered_json::object();
   for (const auto& knob : report.knobs) {
-    nlohmann::json entry;
+    nlohmann::ordered_json entry;
     entry["present"] = knob.value.has_value();
     if (knob.value) entry["value"] = *knob.value;
     entry["set_by_tierd"] = knob.written.has_value();
@@ -46,7 +46,7 @@ nlohmann::json reportJson(const KernelTieringReport& report) {
     knobs[std::string(knobInfo(knob.knob).name)] = entry;
   }
   out["knobs"] = knobs;
-  nlohmann::json schemes = nlohmann::json::array();
+  nlohmann::ordered_json schemes = nlohmann::ordered_json::array();
   for (const auto& scheme : report.schemes) {
     schemes.push_back({{"node", scheme.entry.node},
                        {"target_node", scheme.entry.target_node},

@@ -53,7 +53,7 @@ struct KernelTieringReport {
   std::map<std::string, uint64_t> vmstat_deltas;
   std::vector<std::string> notes;
 };
-nlohmann::json reportJson(const KernelTieringReport& report);
+nlohmann::ordered_json reportJson(const KernelTieringReport& report);
 
 // What apply() set, one line for the log.
 std::string describeApplied(const KernelTieringReport& report);
