@@ -30,15 +30,21 @@ void PlacementCache::query(pid_t pid, const std::vector<uint64_t>& pages) {
   }
 }
 
-void PlacementCache::refresh(const std::vector<hotness::PageRef>& pages, double recheck_fraction) {
+void PlacementCache::refresh(const std::vector<hotness::PageRef>& pages, double recheck_fraction,
+                             uint64_t max_queries) {
   const uint64_t slices = recheck_fraction > 0
                               ? std::max<uint64_t>(1, static_cast<uint64_t>(1.0 / recheck_fraction))
                               : 0;
   std::map<pid_t, std::vector<uint64_t>> ask;
+  uint64_t asked = 0;
   for (const auto& ref : pages) {
+    if (asked >= max_queries) break;
     const bool known = nodes_.contains(Key{ref.pid, ref.page});
     const bool recheck = slices > 0 && (ref.page + rotation_) % slices == 0;
-    if (!known || recheck) ask[ref.pid].push_back(ref.page);
+    if (!known || recheck) {
+      ask[ref.pid].push_back(ref.page);
+      ++asked;
+    }
   }
   ++rotation_;
   for (auto& [pid, list] : ask) {

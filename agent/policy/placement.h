@@ -21,9 +21,11 @@ class PlacementCache {
  public:
   PlacementCache(migrate::PageOps& ops, unsigned page_shift) : ops_(ops), page_shift_(page_shift) {}
 
-  // Asks the kernel about every page of `pages` not known yet, and about a
-  // `recheck_fraction` of the known ones (a rotating slice).
-  void refresh(const std::vector<hotness::PageRef>& pages, double recheck_fraction);
+  // Asks the kernel about the pages of `pages` not known yet, and about a
+  // `recheck_fraction` of the known ones (a rotating slice), at most
+  // `max_queries` pages, taken in the order given.
+  void refresh(const std::vector<hotness::PageRef>& pages, double recheck_fraction,
+               uint64_t max_queries = UINT64_MAX);
   // The node of the page's first 4 KiB, or nullopt when not known or not present.
   std::optional<int> node(pid_t pid, uint64_t page) const;
   void forget(pid_t pid, uint64_t page);

@@ -18,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 constexpr unsigned kPageShift = 12;
 constexpr auto kTargetsEvery = std::chrono::seconds(1);
 constexpr auto kMaxPlanInterval = std::chrono::seconds(30);
+constexpr auto kResidentEvery = std::chrono::seconds(30);
 
 double threadCpuSeconds() {
   timespec ts{};
@@ -221,6 +222,7 @@ void PolicyLoop::planNow() {
   std::lock_guard lock(status_mutex_);
   ++status_.plans;
   status_.sampler_stats = sampler_->stats();
+  status_.sampler_detail = sampler_->detail();
   status_.placement_queries = placement_.queried();
 }
 
@@ -272,10 +274,32 @@ std::vector<hotness::PageRef> PolicyLoop::sweepUntracked(const Group& group, uin
   return found;
 }
 
+// The managed pages on the fast tier: numa_maps walks every page of a
+// process, so it is read every kResidentEvery and kept current in between
+// with what the policy itself moved.
+uint64_t PolicyLoop::pagesOnFast(Group& group) {
+  const Clock::time_point now = Clock::now();
+  if (now - group.resident_read >= kResidentEvery) {
+    group.resident_read = now;
+    group.resident_on_fast = 0;
+    for (const auto& [pid, initiator] : initiator_of_) {
+      if (groups_.at(initiator).get() != &group) continue;
+      for (const auto& [node, bytes] : env_.resident_bytes_by_node(pid))
+        if (group.view.isFast(node)) group.resident_on_fast += bytes >> kPageShift;
+    }
+    group.moved_since_read = 0;
+  }
+  const int64_t pages = static_cast<int64_t>(group.resident_on_fast) + group.moved_since_read;
+  return static_cast<uint64_t>(std::max<int64_t>(0, pages));
+}
+
 void PolicyLoop::plan(Group& group, uint64_t now_ns) {
-  const std::vector<hotness::PageRef> tracked = group.heat.snapshot(now_ns);
-  placement_.refresh(tracked, 1.0 / 16);
+  std::vector<hotness::PageRef> tracked = group.heat.snapshot(now_ns);
   placement_.retainOnly(tracked);
+  // Hottest first: when the query budget runs out, what is left unknown is cold.
+  std::sort(tracked.begin(), tracked.end(),
+            [](const auto& a, const auto& b) { return a.heat > b.heat; });
+  placement_.refresh(tracked, 1.0 / 16, settings_.placement_queries);
 
   RoomSettings room = env_.room();
   room.page_shift = kPageShift;
@@ -288,12 +312,7 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
         static_cast<uint64_t>(settings_.low_watermark_fraction * static_cast<double>(fast_total) /
                               static_cast<double>(std::max<size_t>(1, group.view.fast.size())));
   }
-  uint64_t on_fast = 0;
-  for (const auto& [pid, initiator] : initiator_of_) {
-    if (groups_.at(initiator).get() != &group) continue;
-    for (const auto& [node, bytes] : env_.resident_bytes_by_node(pid))
-      if (group.view.isFast(node)) on_fast += bytes >> kPageShift;
-  }
+  const uint64_t on_fast = pagesOnFast(group);
   hotness::ClassifyInput in = classifyInput(group.view, room, on_fast);
   in.benefit_margin = settings_.benefit_margin;
   in.cold_divisor = settings_.cold_divisor;
@@ -319,13 +338,15 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
       status_.hot_bytes_by_pid[p.pid] = p.hot_bytes;
     status_.hot_bytes_by_label = plan.hot_bytes_by_label;
   }
-  execute(moves);
+  const auto [promoted, demoted] = execute(moves);
+  group.moved_since_read += static_cast<int64_t>(promoted) - static_cast<int64_t>(demoted);
   for (const auto* list : {&plan.promote, &plan.demote})
     for (const auto& ref : *list)
       placement_.forget(ref.pid, ref.page);
 }
 
-void PolicyLoop::execute(const MovePlan& moves) {
+std::pair<uint64_t, uint64_t> PolicyLoop::execute(const MovePlan& moves) {
+  uint64_t promoted = 0, demoted = 0;
   const auto run = [&](const std::vector<migrate::MoveRequest>& requests, bool promote) {
     for (migrate::MoveRequest request : requests) {
       if (stopping_) return;
@@ -335,6 +356,7 @@ void PolicyLoop::execute(const MovePlan& moves) {
       uint64_t failed = 0;
       for (const auto& [reason, count] : result.failed)
         failed += count;
+      (promote ? promoted : demoted) += result.pages_moved;
       std::lock_guard lock(status_mutex_);
       (promote ? status_.pages_promoted : status_.pages_demoted) += result.pages_moved;
       status_.pages_failed += failed;
@@ -345,6 +367,7 @@ void PolicyLoop::execute(const MovePlan& moves) {
   run(moves.demote, false);
   run(moves.promote, true);
   move_cpu_ += threadCpuSeconds() - cpu0;
+  return {promoted, demoted};
 }
 
 void PolicyLoop::adaptInterval(double cpu_spent, double interval_s) {

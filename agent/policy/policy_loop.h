@@ -44,8 +44,9 @@ struct PolicySettings {
   double cold_divisor = 4.0;
   double fast_half_life_s = 5.0;
   double slow_half_life_s = 20.0;
-  double heat_map_fraction = 0.001;  // of the memory of all tiers
-  uint64_t sweep_pages = 16384;      // per process per plan
+  double heat_map_fraction = 0.001;   // of the memory of all tiers
+  uint64_t sweep_pages = 4096;        // per process per plan
+  uint64_t placement_queries = 8192;  // pages asked about per plan, at most
   bool dry_run = false;
 };
 
@@ -66,6 +67,7 @@ struct PolicyEnvironment {
 struct PolicyStatus {
   std::string sampler;
   sampling::SamplerStats sampler_stats;
+  std::string sampler_detail;
   uint64_t plans = 0;
   uint64_t pages_promoted = 0, pages_demoted = 0, pages_failed = 0;
   uint64_t pages_planned_promote = 0, pages_planned_demote = 0;
@@ -102,6 +104,9 @@ class PolicyLoop {
     explicit Group(const hotness::Config& config) : heat(config) {}
     hotness::HeatMap heat;
     TierView view;
+    std::chrono::steady_clock::time_point resident_read{};
+    uint64_t resident_on_fast = 0;  // pages, from numa_maps at resident_read
+    int64_t moved_since_read = 0;   // promoted - demoted since
   };
 
   void run();
@@ -109,7 +114,8 @@ class PolicyLoop {
   void feed(const sampling::SampleBatch& batch, uint64_t now_ns);
   void plan(Group& group, uint64_t now_ns);
   std::vector<hotness::PageRef> sweepUntracked(const Group& group, uint64_t now_ns);
-  void execute(const MovePlan& moves);
+  std::pair<uint64_t, uint64_t> execute(const MovePlan& moves);  // pages promoted, demoted
+  uint64_t pagesOnFast(Group& group);
   void adaptInterval(double cpu_spent, double wall_spent);
   Group& groupFor(int initiator);
   hotness::Config heatConfig(const TierView& view) const;

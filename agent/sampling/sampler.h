@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -58,6 +59,9 @@ class Sampler {
   virtual void setCpuBudget(double fraction) = 0;
 
   virtual SamplerStats stats() const = 0;
+
+  // Anything else worth a status line ("42 scanner passes seen"), or "".
+  virtual std::string detail() const { return {}; }
 };
 
 }  // namespace tierd::sampling

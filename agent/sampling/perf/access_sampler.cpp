@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cmath>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "sampling/perf/events.h"
@@ -64,10 +66,13 @@ std::vector<uint64_t> PassClock::weigh(const std::vector<uint64_t>& times) {
   return weights;
 }
 
-PerfAccessSampler::PerfAccessSampler(std::string name, PerfSampler sampler, ScanningHooks hooks,
-                                     AccessSamplerOptions options)
+PerfAccessSampler::PerfAccessSampler(std::string name, std::optional<PerfSampler> sampler,
+                                     ScanningHooks hooks, AccessSamplerOptions options,
+                                     const tier::FsRoot* sys, const tier::FsRoot* proc)
     : name_(std::move(name)),
-      sampler_(std::move(sampler)),
+      system_(std::move(sampler)),
+      sys_(sys),
+      proc_(proc),
       hooks_(std::move(hooks)),
       options_(options) {
   applyBudget();
@@ -89,7 +94,7 @@ tier::Result<std::unique_ptr<PerfAccessSampler>> PerfAccessSampler::openHardware
   if (!sampler) return std::unexpected(sampler.error());
   std::string name = hardwareName(sampler->events());
   return std::unique_ptr<PerfAccessSampler>(
-      new PerfAccessSampler(std::move(name), std::move(*sampler), {}, options));
+      new PerfAccessSampler(std::move(name), std::move(*sampler), {}, options, nullptr, nullptr));
 }
 
 tier::Result<std::unique_ptr<PerfAccessSampler>> PerfAccessSampler::openHintFaults(
@@ -97,17 +102,61 @@ tier::Result<std::unique_ptr<PerfAccessSampler>> PerfAccessSampler::openHintFaul
     AccessSamplerOptions options) {
   if (!proc.exists("sys/kernel/numa_balancing"))
     return tier::fail(ENOENT, "kernel lacks NUMA balancing (no /proc/sys/kernel/numa_balancing)");
-  SamplerOptions o{
-      .events = {pageFaultEvent(1)}, .target = Target::system(), .ring_pages = options.ring_pages};
-  auto sampler = PerfSampler::open(std::move(o), sys, proc);
-  if (!sampler) return std::unexpected(sampler.error());
+  // Probe that software page-fault sampling opens here (perf_event_paranoid,
+  // CONFIG_PERF_EVENTS), on this process, before promising anything.
+  SamplerOptions probe{
+      .events = {pageFaultEvent(1)}, .target = Target::process(getpid()), .ring_pages = 1};
+  if (auto opened = PerfSampler::open(std::move(probe), sys, proc); !opened)
+    return std::unexpected(opened.error());
   return std::unique_ptr<PerfAccessSampler>(
-      new PerfAccessSampler("hint_faults", std::move(*sampler), std::move(hooks), options));
+      new PerfAccessSampler("hint_faults", std::nullopt, std::move(hooks), options, &sys, &proc));
+}
+
+std::vector<PerfSampler*> PerfAccessSampler::samplers() {
+  std::vector<PerfSampler*> out;
+  if (system_) out.push_back(&*system_);
+  for (auto& [pid, sampler] : per_pid_)
+    out.push_back(&sampler);
+  return out;
 }
 
 tier::Result<void> PerfAccessSampler::setTargets(const std::vector<pid_t>& pids) {
   targets_ = std::unordered_set<pid_t>(pids.begin(), pids.end());
   std::erase_if(pass_clocks_, [&](const auto& kv) { return !targets_.contains(kv.first); });
+  if (system_) return {};
+  for (auto it = per_pid_.begin(); it != per_pid_.end();) {
+    if (targets_.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    const SamplerStats gone = it->second.stats();
+    retired_.samples += gone.samples;
+    retired_.lost += gone.lost;
+    retired_.throttled += gone.throttled;
+    retired_.malformed += gone.malformed;
+    retired_.cpu_seconds += gone.cpu_seconds;
+    it = per_pid_.erase(it);
+  }
+  std::string refused;
+  for (pid_t pid : pids) {
+    if (per_pid_.contains(pid)) continue;
+    SamplerOptions o{.events = {pageFaultEvent(1)},
+                     .target = Target::process(pid),
+                     .ring_pages = options_.ring_pages};
+    auto sampler = PerfSampler::open(std::move(o), *sys_, *proc_);
+    if (!sampler) {
+      // Gone already: nothing to watch. Anything else is worth saying.
+      if (sampler.error().errnum != ESRCH)
+        refused += fmt::format("{}pid {}: {}", refused.empty() ? "" : "; ", pid,
+                               sampler.error().message());
+      continue;
+    }
+    if (running_) (void)sampler->start();
+    per_pid_.emplace(pid, std::move(*sampler));
+  }
+  last_budget_ = 0;
+  applyBudget();
+  if (!refused.empty()) return tier::fail(EPERM, "hint-fault sampling: " + refused);
   return {};
 }
 
@@ -118,24 +167,23 @@ tier::Result<void> PerfAccessSampler::start() {
       return std::unexpected(tier::wrap(ok.error(), "turning on NUMA hint-fault scanning"));
     scanning_enabled_ = true;
   }
-  if (auto ok = sampler_.start(); !ok) {
-    if (scanning_enabled_ && hooks_.restore) hooks_.restore();
-    scanning_enabled_ = false;
-    return ok;
+  for (PerfSampler* sampler : samplers()) {
+    if (auto ok = sampler->start(); !ok) {
+      if (scanning_enabled_ && hooks_.restore) hooks_.restore();
+      scanning_enabled_ = false;
+      return ok;
+    }
   }
   running_ = true;
   return {};
 }
 
-tier::Result<void> PerfAccessSampler::poll(SampleBatch& out) {
-  if (!running_) return {};
+tier::Result<void> PerfAccessSampler::pollOne(PerfSampler& sampler, SampleBatch& out) {
   scratch_.clear();
   event_of_.clear();
-  auto got = sampler_.poll(scratch_, &event_of_);
+  auto got = sampler.poll(scratch_, &event_of_);
   if (!got) return std::unexpected(got.error());
-  const auto status = sampler_.status();
-  const size_t first = out.accesses.size();
-  uint64_t fault_period = 1;
+  const auto status = sampler.status();
   for (size_t i = 0; i < scratch_.size(); ++i) {
     AccessSample& sample = scratch_[i];
     if (!targets_.contains(sample.pid)) {
@@ -143,18 +191,24 @@ tier::Result<void> PerfAccessSampler::poll(SampleBatch& out) {
       continue;
     }
     const uint32_t event = i < event_of_.size() ? event_of_[i] : 0;
-    const uint64_t period = event < status.size() ? std::max<uint64_t>(1, status[event].period) : 1;
-    sample.weight = period;
-    fault_period = period;
+    sample.weight = event < status.size() ? std::max<uint64_t>(1, status[event].period) : 1;
     out.accesses.push_back(sample);
   }
-  if (name_ == "hint_faults") weighByLatency(out.accesses, first, fault_period);
-  applyBudget();
   return {};
 }
 
-void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_t from,
-                                       uint64_t period) {
+tier::Result<void> PerfAccessSampler::poll(SampleBatch& out) {
+  if (!running_) return {};
+  const size_t first = out.accesses.size();
+  tier::Result<void> result;
+  for (PerfSampler* sampler : samplers())
+    if (auto ok = pollOne(*sampler, out); !ok && result) result = ok;
+  if (name_ == "hint_faults") weighByLatency(out.accesses, first);
+  applyBudget();
+  return result;
+}
+
+void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_t from) {
   std::unordered_map<pid_t, std::vector<size_t>> by_pid;
   for (size_t i = from; i < samples.size(); ++i)
     by_pid[samples[i].pid].push_back(i);
@@ -166,9 +220,10 @@ void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_
     for (size_t i : indices)
       times.push_back(samples[i].time_ns);
     PassClock& clock = pass_clocks_[pid];
-    // One in `period` faults is sampled: a burst shows that many times fewer.
-    clock.setBurstMin(
-        static_cast<unsigned>(std::max<uint64_t>(4, 16 / std::max<uint64_t>(1, period))));
+    // One in `period` faults is sampled (the weight so far): a burst shows
+    // that many times fewer samples.
+    const uint64_t period = std::max<uint64_t>(1, samples[indices.front()].weight);
+    clock.setBurstMin(static_cast<unsigned>(std::max<uint64_t>(4, 16 / period)));
     const std::vector<uint64_t> weights = clock.weigh(times);
     for (size_t k = 0; k < indices.size(); ++k)
       samples[indices[k]].weight = weights[k] * period;
@@ -177,7 +232,9 @@ void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_
 
 tier::Result<void> PerfAccessSampler::stop() {
   tier::Result<void> result;
-  if (running_) result = sampler_.stop();
+  if (running_)
+    for (PerfSampler* sampler : samplers())
+      if (auto ok = sampler->stop(); !ok && result) result = ok;
   running_ = false;
   if (scanning_enabled_ && hooks_.restore) hooks_.restore();
   scanning_enabled_ = false;
@@ -186,24 +243,59 @@ tier::Result<void> PerfAccessSampler::stop() {
 
 void PerfAccessSampler::setCpuBudget(double fraction) {
   options_.cpu_budget = fraction;
+  last_budget_ = 0;
   applyBudget();
 }
 
 void PerfAccessSampler::applyBudget() {
-  // Samples per second the budget affords, at the cost measured so far.
-  const SamplerStats s = sampler_.stats();
+  // Samples per second the budget affords. The measured cost covers only
+  // draining the rings; the heat map's work per sample comes on top, so
+  // never assume less than the configured cost.
+  const SamplerStats s = stats();
   double cost = options_.cost_per_sample;
   if (s.samples > 10'000 && s.cpu_seconds > 0)
-    cost = std::max(2e-7, s.cpu_seconds / static_cast<double>(s.samples));
+    cost = std::max(cost, s.cpu_seconds / static_cast<double>(s.samples));
+  const auto all = samplers();
+  if (all.empty()) return;
   const double budget = std::max(100.0, options_.cpu_budget / cost);
   // setBudget restarts the period controllers' windows: only on real change.
   if (last_budget_ > 0 && std::abs(budget - last_budget_) < 0.1 * last_budget_) return;
   last_budget_ = budget;
-  sampler_.setBudget(budget);
+  for (PerfSampler* sampler : all)
+    sampler->setBudget(budget / static_cast<double>(all.size()));
+}
+
+std::string PerfAccessSampler::detail() const {
+  uint64_t passes = 0;
+  for (const auto& [pid, clock] : pass_clocks_)
+    passes += clock.passes();
+  std::string period;
+  const auto add = [&](const PerfSampler& sampler) {
+    for (const auto& e : sampler.status())
+      period += (period.empty() ? "" : ",") + std::to_string(e.period);
+  };
+  if (system_) add(*system_);
+  for (const auto& [pid, sampler] : per_pid_)
+    add(sampler);
+  return fmt::format("period {}, {} samples of other processes{}", period.empty() ? "-" : period,
+                     filtered_out_,
+                     name_ == "hint_faults" ? fmt::format(", {} scanner passes seen", passes) : "");
 }
 
 SamplerStats PerfAccessSampler::stats() const {
-  return sampler_.stats();
+  SamplerStats total = retired_;
+  const auto add = [&](const PerfSampler& sampler) {
+    const SamplerStats s = sampler.stats();
+    total.samples += s.samples;
+    total.lost += s.lost;
+    total.throttled += s.throttled;
+    total.malformed += s.malformed;
+    total.cpu_seconds += s.cpu_seconds;
+  };
+  if (system_) add(*system_);
+  for (const auto& [pid, sampler] : per_pid_)
+    add(sampler);
+  return total;
 }
 
 }  // namespace tierd::sampling::perf

@@ -19,8 +19,9 @@
 //                kLatencyScale / (L + 10): early (hot) faults count ~100x a
 //                fault a second late.
 //
-// Both run one event per online CPU with a pid filter in user space (a
-// process target would open threads x CPUs events per process). A sample
+// hardware runs one event per online CPU with a pid filter in user space;
+// hint_faults opens one process target (every thread, inherited) per target
+// pid, so other processes' page faults never reach the rings. A sample
 // weighs its event's current period: it stands for that many events, so
 // heat stays comparable while the budget moves periods.
 #pragma once
@@ -28,7 +29,9 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -95,17 +98,25 @@ class PerfAccessSampler : public Sampler {
   tier::Result<void> stop() override;
   void setCpuBudget(double fraction) override;
   SamplerStats stats() const override;
+  std::string detail() const override;
 
   uint64_t filteredOut() const { return filtered_out_; }  // samples of other processes
 
  private:
-  PerfAccessSampler(std::string name, PerfSampler sampler, ScanningHooks hooks,
-                    AccessSamplerOptions options);
+  PerfAccessSampler(std::string name, std::optional<PerfSampler> sampler, ScanningHooks hooks,
+                    AccessSamplerOptions options, const tier::FsRoot* sys,
+                    const tier::FsRoot* proc);
+  tier::Result<void> pollOne(PerfSampler& sampler, SampleBatch& out);
+  std::vector<PerfSampler*> samplers();
   void applyBudget();
-  void weighByLatency(std::vector<AccessSample>& samples, size_t from, uint64_t period);
+  void weighByLatency(std::vector<AccessSample>& samples, size_t from);
 
   std::string name_;
-  PerfSampler sampler_;
+  std::optional<PerfSampler> system_;     // hardware: one system-wide sampler
+  std::map<pid_t, PerfSampler> per_pid_;  // hint_faults: one process target each
+  const tier::FsRoot* sys_ = nullptr;     // for opening per-pid samplers
+  const tier::FsRoot* proc_ = nullptr;
+  SamplerStats retired_;  // stats of per-pid samplers whose process left
   ScanningHooks hooks_;
   AccessSamplerOptions options_;
   std::unordered_set<pid_t> targets_;
