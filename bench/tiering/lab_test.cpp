@@ -48,9 +48,12 @@ Lines readLines(const fs::path& path) {
   std::string text;
   while (std::getline(in, text)) {
     json record = json::parse(text);  // throws, and fails the test, on a malformed line
-    if (record.contains("config")) lines.config = record["config"];
-    else if (record.contains("summary")) lines.summary = record["summary"];
-    else lines.samples.push_back(record);
+    if (record.contains("config"))
+      lines.config = record["config"];
+    else if (record.contains("summary"))
+      lines.summary = record["summary"];
+    else
+      lines.samples.push_back(record);
   }
   return lines;
 }
@@ -63,11 +66,12 @@ TEST(TieringLoad, ReadsBackAMoveItDidNotMake) {
   fs::path samples = dir / "samples.jsonl", ready = dir / "ready";
 
   std::string far_text = std::to_string(far);
-  std::vector<std::string> args = {TIERING_LOAD_PATH, "--pattern", "zipf", "--table-mib", "64",
-                                   "--seconds", "12", "--far-node", far_text,
-                                   "--json", samples.string(), "--ready", ready.string()};
+  std::vector<std::string> args = {
+      TIERING_LOAD_PATH, "--pattern", "zipf",   "--table-mib",    "64",      "--seconds",   "12",
+      "--far-node",      far_text,    "--json", samples.string(), "--ready", ready.string()};
   std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
+  for (auto& arg : args)
+    argv.push_back(arg.data());
   argv.push_back(nullptr);
   pid_t child = 0;
   ASSERT_EQ(posix_spawn(&child, argv[0], nullptr, nullptr, argv.data(), environ), 0);
@@ -109,7 +113,8 @@ TEST(TieringLoad, ReadsBackAMoveItDidNotMake) {
   EXPECT_GE(lines.summary["moves"].get<int>(), 64 * 256 * 99 / 100);
   EXPECT_EQ(lines.summary["round_trips"], 0);
   EXPECT_FALSE(lines.summary["seconds_to_90"].is_null());
-  EXPECT_GE(lines.summary["seconds_to_90"].get<double>(), 3.0) << "nothing moved before the test did";
+  EXPECT_GE(lines.summary["seconds_to_90"].get<double>(), 3.0)
+      << "nothing moved before the test did";
   fs::remove_all(dir);
 }
 

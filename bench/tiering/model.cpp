@@ -10,10 +10,12 @@ namespace tier::bench {
 
 std::vector<double> zipfProbabilities(size_t n, double theta) {
   std::vector<double> p(n);
-  for (size_t i = 0; i < n; ++i) p[i] = std::pow(static_cast<double>(i + 1), -theta);
+  for (size_t i = 0; i < n; ++i)
+    p[i] = std::pow(static_cast<double>(i + 1), -theta);
   // Summed smallest first so the normalization does not lose the tail.
   double total = std::accumulate(p.rbegin(), p.rend(), 0.0);
-  for (double& value : p) value /= total;
+  for (double& value : p)
+    value /= total;
   return p;
 }
 
@@ -39,15 +41,18 @@ AliasSampler::AliasSampler(std::span<const double> probabilities)
     }
   }
   // What is left is 1.0 up to rounding: always itself.
-  for (uint32_t i : small) threshold_[i] = 1.0, alias_[i] = i;
-  for (uint32_t i : large) threshold_[i] = 1.0, alias_[i] = i;
+  for (uint32_t i : small)
+    threshold_[i] = 1.0, alias_[i] = i;
+  for (uint32_t i : large)
+    threshold_[i] = 1.0, alias_[i] = i;
 }
 
 std::vector<uint32_t> shuffledIndices(size_t n, uint64_t seed) {
   std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
   Rng rng(seed);
-  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  for (size_t i = n; i > 1; --i)
+    std::swap(order[i - 1], order[rng.below(i)]);
   return order;
 }
 
@@ -94,8 +99,8 @@ PlacementTracker::Delta PlacementTracker::observe(std::span<const uint8_t> on_fa
   return delta;
 }
 
-std::optional<double> timeToSustain(std::span<const Sample> series, double from_t,
-                                    double threshold, double hold_s) {
+std::optional<double> timeToSustain(std::span<const Sample> series, double from_t, double threshold,
+                                    double hold_s) {
   // Walk backwards: `run_start` is where the current unbroken run of good
   // samples begins; the earliest start whose run spans hold_s wins.
   std::optional<double> best;

@@ -96,8 +96,8 @@ struct Sample {
 // from which the ratio stays >= threshold for `hold_s` seconds (every sample
 // in [t, t + hold_s] at or above it, and the series reaching t + hold_s).
 // nullopt: never.
-std::optional<double> timeToSustain(std::span<const Sample> series, double from_t,
-                                    double threshold, double hold_s);
+std::optional<double> timeToSustain(std::span<const Sample> series, double from_t, double threshold,
+                                    double hold_s);
 
 // Mean ratio of the samples in the last third of [from_t, end_t].
 double steadyRatio(std::span<const Sample> series, double from_t, double end_t);

@@ -15,7 +15,8 @@ TEST(Zipf, ProbabilitiesSumToOneAndFollowThePowerLaw) {
   // p(r) / p(1) = r^-theta.
   EXPECT_NEAR(p[9] / p[0], std::pow(10.0, -0.99), 1e-12);
   EXPECT_NEAR(p[99] / p[0], std::pow(100.0, -0.99), 1e-12);
-  for (size_t i = 1; i < p.size(); ++i) ASSERT_LT(p[i], p[i - 1]);
+  for (size_t i = 1; i < p.size(); ++i)
+    ASSERT_LT(p[i], p[i - 1]);
 }
 
 TEST(Zipf, TopKMassMatchesTheGeneralizedHarmonicNumbers) {
@@ -23,7 +24,8 @@ TEST(Zipf, TopKMassMatchesTheGeneralizedHarmonicNumbers) {
   const double theta = 0.99;
   auto harmonic = [&](size_t k) {
     double h = 0;
-    for (size_t r = 1; r <= k; ++r) h += std::pow(static_cast<double>(r), -theta);
+    for (size_t r = 1; r <= k; ++r)
+      h += std::pow(static_cast<double>(r), -theta);
     return h;
   };
   auto p = zipfProbabilities(n, theta);
@@ -31,7 +33,8 @@ TEST(Zipf, TopKMassMatchesTheGeneralizedHarmonicNumbers) {
     EXPECT_NEAR(oracleShare(p, k), harmonic(k) / harmonic(n), 1e-12) << "k=" << k;
   // theta = 0 is uniform.
   auto uniform = zipfProbabilities(8, 0.0);
-  for (double value : uniform) EXPECT_DOUBLE_EQ(value, 0.125);
+  for (double value : uniform)
+    EXPECT_DOUBLE_EQ(value, 0.125);
 }
 
 TEST(AliasSampler, DrawsMatchTheProbabilities) {
@@ -40,7 +43,8 @@ TEST(AliasSampler, DrawsMatchTheProbabilities) {
   Rng rng(42);
   std::vector<double> count(p.size());
   const int draws = 400000;
-  for (int i = 0; i < draws; ++i) count[sampler.draw(rng)] += 1;
+  for (int i = 0; i < draws; ++i)
+    count[sampler.draw(rng)] += 1;
   for (size_t i = 0; i < p.size(); ++i)
     EXPECT_NEAR(count[i] / draws, p[i], 0.005) << "slot " << i;
   EXPECT_EQ(count[5], 0) << "a zero-probability slot is never drawn";
@@ -52,7 +56,8 @@ TEST(AliasSampler, ZipfHeadIsDrawnAsOftenAsItsMass) {
   Rng rng(7);
   const int draws = 1000000;
   int head = 0;
-  for (int i = 0; i < draws; ++i) head += sampler.draw(rng) < 64;
+  for (int i = 0; i < draws; ++i)
+    head += sampler.draw(rng) < 64;
   EXPECT_NEAR(static_cast<double>(head) / draws, oracleShare(p, 64), 0.003);
 }
 
@@ -103,7 +108,8 @@ TEST(PlacementTracker, CountsMovesAndRoundTripsWithinTheWindow) {
 std::vector<Sample> series(std::initializer_list<double> ratios, double t0 = 0) {
   std::vector<Sample> out;
   double t = t0;
-  for (double r : ratios) out.push_back({t++, r});
+  for (double r : ratios)
+    out.push_back({t++, r});
   return out;
 }
 
@@ -122,13 +128,14 @@ TEST(TimeToSustain, NeverWhenItNeverHolds) {
 
 TEST(TimeToSustain, RecoveryCountsFromTheShift) {
   // Good before the shift at t=5, a drop, back above 0.9 from t=8.
-  auto s = series({0.95, 0.95, 0.95, 0.95, 0.95, 0.2, 0.4, 0.8, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96});
+  auto s =
+      series({0.95, 0.95, 0.95, 0.95, 0.95, 0.2, 0.4, 0.8, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96});
   EXPECT_EQ(timeToSustain(s, 5, 0.9, 5), 3.0);
   EXPECT_EQ(timeToSustain(s, 0, 0.9, 4), 0.0) << "from the start it held for 4 s right away";
 }
 
 TEST(SteadyRatio, AveragesTheLastThird) {
-  auto s = series({0, 0, 0, 0, 0, 0, 0.9, 0.9, 1.0});  // t = 0..8
+  auto s = series({0, 0, 0, 0, 0, 0, 0.9, 0.9, 1.0});               // t = 0..8
   EXPECT_NEAR(steadyRatio(s, 0, 8), (0.9 + 0.9 + 1.0) / 3, 1e-12);  // t >= 5.33
   EXPECT_NEAR(steadyRatio(s, 5, 8), (0.9 + 1.0) / 2, 1e-12);        // t >= 7
   EXPECT_EQ(steadyRatio({}, 0, 8), 0.0);

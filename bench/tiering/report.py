@@ -21,6 +21,7 @@ POLICY_NAMES = {
     "damos": "kernel DAMOS migrate_hot/cold",
     "tierd": "tierd",
 }
+COLORS = {"none": "tab:gray", "nb": "tab:blue", "damos": "tab:orange", "tierd": "tab:green"}
 WORKLOAD_NAMES = {
     "zipf": "Zipf(0.99) lookups, scattered rows",
     "gups": "GUPS: 90% of updates to 1/8 of the table",
@@ -151,7 +152,7 @@ def plot(runs, path):
             if not r:
                 continue
             ax.plot([s["t"] for s in r["samples"]], [s["ratio"] for s in r["samples"]],
-                    label=POLICY_NAMES[policy], linewidth=1.4)
+                    label=POLICY_NAMES[policy], color=COLORS[policy], linewidth=1.4)
             shift = r["config"].get("shift_at")
         if workload == "shift" and shift is not None:
             ax.axvline(shift, color="grey", linestyle="--", linewidth=1)
@@ -178,15 +179,19 @@ def markdown(runs, rows, checks, args):
         "regenerate them with the command.",
         "",
         f"- **Date:** {args.started or 'unknown'} (UTC)",
-        f"- **Command:** `{args.command}`",
+        f"- **Command:** `{args.command}` (on a fresh clone, `bench/tiering/run.sh` alone: it builds "
+        "into `build/` first)",
         f"- **Machine:** the lab's `far` preset (QEMU TCG, 2 vCPUs, Debian 6.12 guest kernel; node 0 "
         f"DRAM with the CPUs, node {any_run['run']['far_node']} CPU-less far memory) on a "
         f"{os.cpu_count()}-core {platform.machine()} host shared with other work. Both tiers run at the "
         "same speed in the lab, so the measure is placement, not throughput.",
         f"- **Table:** {pages} pages of 4 KiB ({pages * 4 // 1024} MiB, THP off), first touched on the "
-        f"far node; the fast node holds {cfg['capacity_pages']} more pages "
+        f"far node; the fast node holds about {cfg['capacity_pages']} more pages "
         f"({cfg['capacity_pages'] * 4 // 1024} MiB) above its min watermark; {cfg['seconds']:.0f} s per "
-        f"run; every mover gets {any_run['run']['rate_mbps']} MiB/s.",
+        f"run; every mover gets {any_run['run']['rate_mbps']} MiB/s. The oracle's share (the top-K "
+        "pages' mass) is " + ", ".join(
+            f"{w} {r['config']['oracle']:.3f}" for w in WORKLOADS
+            for r in [next((runs[(w, p)] for p in POLICIES if (w, p) in runs), None)] if r) + ".",
         "",
         "![fast-tier share over time](tiering-eval.png)",
         "",
@@ -228,6 +233,14 @@ def markdown(runs, rows, checks, args):
         "watermark. Unlike locked anonymous memory the pool is on no LRU list, so no mover "
         "(DAMOS migrate_cold and NUMA balancing included) can demote it to make room.",
         "- **One guest boot per run**, page cache dropped before the ballast.",
+        "- **Kernel modes as documented for this kernel (6.12):** NUMA balancing mode 2 promotes on "
+        "hint faults up to `numa_balancing_promote_rate_limit_MBps` and demotes through reclaim "
+        "(`demotion_enabled`). DAMOS runs one paddr kdamond per node as a user of damo would "
+        "(the HMSDK layout): `migrate_cold` on the fast node, `migrate_hot` on the far node, each with a "
+        "byte quota equal to the others' budget and a `young` page filter. The quota goals that let "
+        "damo's `mem_tier.sh` aim at a fast-node fill level (`node_mem_used_bp`, `node_mem_free_bp`) "
+        "arrived in 6.16, and DAMOS watermarks measure free memory system-wide, not per node, so "
+        "here the cold scheme demotes whatever stays idle for 1 s and the watermarks are off.",
         "",
         "## Policy setups (exactly what the harness wrote)",
         "",

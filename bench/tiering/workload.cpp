@@ -79,10 +79,14 @@ Options parseOptions(int argc, char** argv) {
     const char* value = argv[++i];
     if (flag == "--pattern") {
       o.pattern_name = value;
-      if (o.pattern_name == "zipf") o.pattern = Pattern::kZipf;
-      else if (o.pattern_name == "gups") o.pattern = Pattern::kGups;
-      else if (o.pattern_name == "shift") o.pattern = Pattern::kShift;
-      else usage("--pattern: '" + o.pattern_name + "' is not zipf, gups or shift");
+      if (o.pattern_name == "zipf")
+        o.pattern = Pattern::kZipf;
+      else if (o.pattern_name == "gups")
+        o.pattern = Pattern::kGups;
+      else if (o.pattern_name == "shift")
+        o.pattern = Pattern::kShift;
+      else
+        usage("--pattern: '" + o.pattern_name + "' is not zipf, gups or shift");
     } else if (flag == "--table-mib") {
       o.table_mib = static_cast<size_t>(parseNumber(flag, value));
     } else if (flag == "--seconds") {
@@ -184,7 +188,8 @@ AccessModel zipfModel(size_t pages, const Options& o) {
   auto rank_probability = tier::bench::zipfProbabilities(pages, o.theta);
   auto rank_page = tier::bench::shuffledIndices(pages, o.seed);
   std::vector<double> page_probability(pages);
-  for (size_t rank = 0; rank < pages; ++rank) page_probability[rank_page[rank]] = rank_probability[rank];
+  for (size_t rank = 0; rank < pages; ++rank)
+    page_probability[rank_page[rank]] = rank_probability[rank];
   return {std::move(page_probability), AliasSampler(rank_probability), std::move(rank_page)};
 }
 
@@ -195,7 +200,8 @@ AccessModel hotRangeModel(size_t pages, size_t hot_start, size_t hot_pages, doub
   for (size_t i = hot_start; i < hot_start + hot_pages; ++i)
     p[i] += hot_share / static_cast<double>(hot_pages);
   std::vector<uint32_t> identity(pages);
-  for (size_t i = 0; i < pages; ++i) identity[i] = static_cast<uint32_t>(i);
+  for (size_t i = 0; i < pages; ++i)
+    identity[i] = static_cast<uint32_t>(i);
   AliasSampler sampler(p);
   return {std::move(p), std::move(sampler), std::move(identity)};
 }
@@ -232,7 +238,8 @@ Table allocateTable(size_t bytes, int far_node) {
     std::exit(1);
   }
   auto* data = static_cast<char*>(mem);
-  for (size_t offset = 0; offset < bytes; offset += kPage) std::memset(data + offset, 1, kPage);
+  for (size_t offset = 0; offset < bytes; offset += kPage)
+    std::memset(data + offset, 1, kPage);
   mbind(mem, bytes, MPOL_DEFAULT, nullptr, 0, 0);
   return {data, bytes};
 }
@@ -250,8 +257,7 @@ double secondsSince(Clock::time_point start) {
 // The hot loop: one cache line of one row per lookup; reads for zipf and
 // shift, read-modify-write for gups. Switches model at the shift.
 void worker(const Table& table, const AccessModel& before, const AccessModel* after,
-            double shift_at, bool update, Clock::time_point start, uint64_t seed,
-            Shared& shared) {
+            double shift_at, bool update, Clock::time_point start, uint64_t seed, Shared& shared) {
   Rng rng(seed * 0x2545f4914f6cdd1dULL + 7);
   const AccessModel* model = &before;
   uint64_t sum = 0, done = 0;
@@ -260,8 +266,10 @@ void worker(const Table& table, const AccessModel& before, const AccessModel* af
       size_t page = model->slot_page[model->sampler.draw(rng)];
       char* line = table.data + page * kPage + rng.below(kPage / kLine) * kLine;
       auto* cell = reinterpret_cast<volatile uint64_t*>(line);
-      if (update) *cell = *cell + 1;
-      else sum += *cell;
+      if (update)
+        *cell = *cell + 1;
+      else
+        sum += *cell;
     }
     done += 4096;
     shared.lookups.store(done, std::memory_order_relaxed);
@@ -278,8 +286,8 @@ struct Reading {
 
 bool readPlacement(const std::vector<void*>& addresses, const Nodes& nodes,
                    std::vector<int>& status, Reading& out) {
-  if (move_pages(0, addresses.size(), const_cast<void**>(addresses.data()), nullptr,
-                 status.data(), 0) != 0) {
+  if (move_pages(0, addresses.size(), const_cast<void**>(addresses.data()), nullptr, status.data(),
+                 0) != 0) {
     std::fprintf(stderr, "tiering_load: move_pages (query): %s\n", std::strerror(errno));
     return false;
   }
@@ -335,24 +343,28 @@ int main(int argc, char** argv) {
   long long capacity = fastCapacityPages(nodes);
   Table table = allocateTable(o.table_mib << 20, nodes.far);
   size_t pages = table.pages();
-  size_t hot_pages = std::max<size_t>(1, static_cast<size_t>(o.hot_fraction * static_cast<double>(pages)));
+  size_t hot_pages =
+      std::max<size_t>(1, static_cast<size_t>(o.hot_fraction * static_cast<double>(pages)));
 
   AccessModel before, after_model;
   bool has_shift = o.pattern == Pattern::kShift;
   auto [hot_before, hot_after] = hotStarts(pages, hot_pages, o.seed);
   if (o.pattern == Pattern::kZipf) before = zipfModel(pages, o);
-  if (o.pattern == Pattern::kGups) before = hotRangeModel(pages, hot_before, hot_pages, o.hot_share);
+  if (o.pattern == Pattern::kGups)
+    before = hotRangeModel(pages, hot_before, hot_pages, o.hot_share);
   if (has_shift) {
     before = hotRangeModel(pages, hot_before, hot_pages, 1.0);
     after_model = hotRangeModel(pages, hot_after, hot_pages, 1.0);
   }
-  double oracle_before = tier::bench::oracleShare(before.page_probability, static_cast<size_t>(capacity));
-  double oracle_after =
-      has_shift ? tier::bench::oracleShare(after_model.page_probability, static_cast<size_t>(capacity))
-                : oracle_before;
+  double oracle_before =
+      tier::bench::oracleShare(before.page_probability, static_cast<size_t>(capacity));
+  double oracle_after = has_shift ? tier::bench::oracleShare(after_model.page_probability,
+                                                             static_cast<size_t>(capacity))
+                                  : oracle_before;
 
   std::vector<void*> addresses(pages);
-  for (size_t i = 0; i < pages; ++i) addresses[i] = table.data + i * kPage;
+  for (size_t i = 0; i < pages; ++i)
+    addresses[i] = table.data + i * kPage;
   std::vector<int> status(pages);
 
   std::fprintf(json,
@@ -361,9 +373,9 @@ int main(int argc, char** argv) {
                "\"seed\":%llu,\"oracle\":%s,\"oracle_after_shift\":%s}}\n",
                o.pattern_name.c_str(), pages, capacity, nodes.far,
                o.pattern == Pattern::kZipf ? 0 : hot_pages, fmtDouble(o.seconds, 1).c_str(),
-               has_shift ? fmtDouble(o.shift_at, 1).c_str() : "null",
-               fmtDouble(o.theta, 3).c_str(), static_cast<unsigned long long>(o.seed),
-               fmtDouble(oracle_before).c_str(), fmtDouble(oracle_after).c_str());
+               has_shift ? fmtDouble(o.shift_at, 1).c_str() : "null", fmtDouble(o.theta, 3).c_str(),
+               static_cast<unsigned long long>(o.seed), fmtDouble(oracle_before).c_str(),
+               fmtDouble(oracle_after).c_str());
   std::fflush(json);
   if (!o.ready_path.empty()) std::ofstream(o.ready_path) << "ready\n";
 
@@ -418,7 +430,8 @@ int main(int argc, char** argv) {
                "{\"summary\":{\"steady_ratio\":%s,\"seconds_to_90\":%s,\"recovery_s\":%s,"
                "\"moves\":%llu,\"round_trips\":%llu,\"samples\":%zu,\"lookups\":%llu}}\n",
                fmtDouble(tier::bench::steadyRatio(series, steady_from, end_t)).c_str(),
-               optionalSeconds(to_90).c_str(), has_shift ? optionalSeconds(recovery).c_str() : "null",
+               optionalSeconds(to_90).c_str(),
+               has_shift ? optionalSeconds(recovery).c_str() : "null",
                static_cast<unsigned long long>(tracker.totalMoves()),
                static_cast<unsigned long long>(tracker.totalRoundTrips()), series.size(),
                static_cast<unsigned long long>(shared.lookups.load()));
