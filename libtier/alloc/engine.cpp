@@ -79,6 +79,7 @@ inline unsigned classIndex(size_t size) {
 
 // Records the size class of the block's page for free (see Engine::class_map).
 inline void noteClass(const void* block, size_t usable) {
+  if (rankOfAddress(block) < 0) return;  // cannot happen; a wild write if it did
   size_t page = (reinterpret_cast<uintptr_t>(block) - g_engine.base) >> kClassMapShift;
   uint8_t value = usable <= kFrontMax ? static_cast<uint8_t>(classIndex(usable) + 1) : 0;
   __atomic_store_n(&g_engine.class_map[page], value, __ATOMIC_RELAXED);
@@ -108,6 +109,10 @@ struct ThreadState {
   Phase phase;
   bool in_init;
   bool force_growth;  // every tier refused: grow past the headroom
+  // The fastest tier uses jemalloc's automatic thread cache, with the
+  // thread's arena bound to one of the tier's arenas (bound_arena + 1; 0
+  // until the thread's first fast-tier allocation).
+  unsigned bound_arena;
 };
 __thread ThreadState t_thread __attribute__((tls_model("initial-exec")));
 
@@ -277,14 +282,25 @@ __attribute__((noinline)) void foldThread(ThreadState& ts, int rank) {
 constexpr int kNoTcache = tierjeTcache(static_cast<unsigned>(-1));
 
 // Returns a front bin's blocks [from, count) to jemalloc (the tier's tcache).
+// Frees into the tier's jemalloc tcache: the automatic one (rank 0, no
+// tcache bits in flags) through jemalloc's fast free, else the explicit one.
+inline void releaseToJemalloc(void* block, size_t usable, int flags) {
+  if ((flags & 0xfff00) == 0)
+    tierje_free(block);
+  else
+    tierje_sdallocx(block, usable, flags & 0xfff00);  // arena bits mean nothing to a free
+}
+
 void flushBin(FrontBin& bin, uint32_t keep, unsigned index, int flags) {
   for (uint32_t i = keep; i < bin.count; ++i)
-    tierje_sdallocx(bin.slots[i], kClassSizes[index], flags & 0xfff00);
+    releaseToJemalloc(bin.slots[i], kClassSizes[index], flags);
   bin.count = keep;
 }
 
 FrontCache* createFront() {
-  auto* front = static_cast<FrontCache*>(tierje_mallocx(sizeof(FrontCache), kNoTcache));
+  // From jemalloc's own automatic arena 0 (plain mmap): never a tier's memory.
+  auto* front =
+      static_cast<FrontCache*>(tierje_mallocx(sizeof(FrontCache), kNoTcache | tierjeArena(0)));
   if (front == nullptr) return nullptr;
   for (unsigned c = 0; c < kFrontClasses; ++c) {
     size_t slots = 32 * 1024 / kClassSizes[c];
@@ -302,9 +318,9 @@ void threadExit(void*) {
     if (FrontCache* front = ts.front[rank]) {
       ts.front[rank] = nullptr;
       for (unsigned c = 0; c < kFrontClasses; ++c) flushBin(front->bins[c], 0, c, ts.flags[rank]);
-      tierje_dallocx(front, kNoTcache);
+      tierje_dallocx(front, kNoTcache);  // arena bits mean nothing to a free
     }
-    if (ts.flags[rank] == 0) continue;
+    if ((ts.flags[rank] & 0xfff00) == 0) continue;  // rank 0: jemalloc's automatic tcache
     unsigned tcache = static_cast<unsigned>(((ts.flags[rank] >> 8) & 0xfff) - 2);
     ts.flags[rank] = 0;
     tierje_mallctl("tcache.destroy", nullptr, nullptr, &tcache, sizeof tcache);
@@ -416,6 +432,30 @@ int ensureInit() {
 namespace {
 
 // Slow path of a thread's first use of a tier: its explicit tcache and arena.
+// Behind the fastest tier's front cache is jemalloc's automatic tcache (its
+// fast free path is a third of the explicit tcache's), with the thread's
+// arena bound to one of rank 0's arenas. That cache holds only rank-0
+// blocks: only they are ever freed into it (every other tier frees into its
+// explicit tcache), and jemalloc's internal allocations keep using its own
+// arena 0 (the "iarena", which this does not rebind).
+bool bindRank0() {
+  ThreadState& ts = t_thread;
+  Tier& tier = g_engine.tiers[0];
+  if (!tier.usable) return false;
+  unsigned seq = g_thread_seq.fetch_add(1, std::memory_order_relaxed);
+  unsigned arena = tier.arenas[seq % static_cast<unsigned>(tier.narenas)];
+  if (tierje_mallctl("thread.arena", nullptr, nullptr, &arena, sizeof arena) != 0) return false;
+  // Whatever the thread's automatic tcache held came from elsewhere (only a
+  // program calling the private jemalloc itself, like backend_bench): drop it.
+  tierje_mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
+  ts.bound_arena = arena + 1;
+  if (ts.phase == Phase::kFresh) {
+    ts.phase = Phase::kLive;
+    pthread_setspecific(g_thread_key, &ts);  // non-NULL: threadExit folds the statistics
+  }
+  return true;
+}
+
 __attribute__((noinline)) int threadFlags(int rank) {
   ThreadState& ts = t_thread;
   Tier& tier = g_engine.tiers[rank];
@@ -423,6 +463,12 @@ __attribute__((noinline)) int threadFlags(int rank) {
   unsigned seq = g_thread_seq.fetch_add(1, std::memory_order_relaxed);
   int arena = tierjeArena(tier.arenas[seq % static_cast<unsigned>(tier.narenas)]);
   if (ts.phase == Phase::kDead) return arena | tierjeTcache(static_cast<unsigned>(-1));
+  if (rank == 0) {
+    if (!bindRank0()) return 0;
+    ts.flags[0] = tierjeArena(ts.bound_arena - 1);  // no tcache bits: the automatic one
+    ts.front[0] = createFront();
+    return ts.flags[0];
+  }
   unsigned tcache;
   size_t length = sizeof tcache;
   if (tierje_mallctl("tcache.create", &tcache, &length, nullptr, 0) != 0)
@@ -511,7 +557,7 @@ __attribute__((noinline)) void freeSlow(int rank, void* block, size_t usable) {
     flushBin(bin, bin.capacity / 2, c, flags);
     bin.slots[bin.count++] = block;
   } else {
-    tierje_sdallocx(block, usable, flags & 0xfff00);  // the tcache; arena bits mean nothing here
+    releaseToJemalloc(block, usable, flags);
   }
   account(ts, rank, -static_cast<int64_t>(usable), 0);
 }
@@ -519,6 +565,7 @@ __attribute__((noinline)) void freeSlow(int rank, void* block, size_t usable) {
 }  // namespace
 
 // The engine's allocation entry points, shared with api.cpp.
+
 __attribute__((always_inline)) inline void* allocateOnFast(int rank, size_t size, int extra_flags);
 void* allocateOn(int rank, size_t size, int extra_flags) { return allocateOnFast(rank, size, extra_flags); }
 

@@ -7,6 +7,8 @@
 
 extern "C" {
 
+void* tierje_malloc(size_t size);
+void tierje_free(void* block);
 void* tierje_mallocx(size_t size, int flags);
 void* tierje_rallocx(void* block, size_t size, int flags);
 void tierje_dallocx(void* block, int flags);

@@ -144,6 +144,15 @@ TEST_F(Lab, CachesNeverMixTiers) {
   printf("fast after far frees: %zu of %zu pages on node %d\n", p.on_node, p.pages, fast_node_);
   EXPECT_EQ(p.on_node, p.pages);
   for (auto [block, size] : fast) tier_free(block);
+  // And the other way: fast frees (jemalloc's automatic tcache) never feed far requests.
+  std::vector<std::pair<char*, size_t>> far_again;
+  for (int i = 0; i < 20000; ++i)
+    far_again.emplace_back(static_cast<char*>(tier_malloc(TIER_FAR, 64)), 64);
+  for (auto [block, size] : far_again) ASSERT_EQ(tier_of(block), 1);
+  Placement q = placementOf(far_again, far_node_);
+  printf("far after fast frees: %zu of %zu pages on node %d\n", q.on_node, q.pages, far_node_);
+  EXPECT_EQ(q.on_node, q.pages);
+  for (auto [block, size] : far_again) tier_free(block);
 }
 
 // Fill the fast node with locked ballast: fast requests must still succeed,
