@@ -58,7 +58,20 @@ done
 echo "# ballast: $(cat "$pool") x 2 MiB hugetlb pages on node $fast" >> "$setup"
 say "node $fast: $(( $(node_free_kib "$fast") / 1024 )) MiB free after the ballast (target $(( target_kib / 1024 )))"
 
-# 2. The policy.
+# 2. The workload builds its table on the far node, then waits for "go" so
+# that every policy starts from the same placement at t = 0.
+sync_dir=$(mktemp -d)
+"$build/bench/tiering/tiering_load" --pattern "$pattern" --seconds "$seconds" \
+  --table-mib "$table_mib" --far-node "$far" --json "$out/samples.jsonl" \
+  --ready "$sync_dir/ready" --wait-for "$sync_dir/go" &
+workload_pid=$!
+until [[ -e $sync_dir/ready ]]; do
+  kill -0 $workload_pid 2>/dev/null || { say "the workload exited before its table was ready"; exit 1; }
+  sleep 0.2
+done
+say "table in place on node $far"
+
+# 3. The policy.
 mover_pids=()
 tierd_pid=""
 case $policy in
@@ -174,10 +187,12 @@ ticks_before=$(cpu_ticks "${mover_pids[@]}")
 vm_start=$(cat /proc/vmstat)
 t0=$(date +%s.%N)
 
-# 3. The workload.
-say "setup done, $policy in place; starting the workload"
-"$build/bench/tiering/tiering_load" --pattern "$pattern" --seconds "$seconds" \
-  --table-mib "$table_mib" --far-node "$far" --json "$out/samples.jsonl"
+# 4. Go.
+say "$policy in place; the workload starts"
+touch "$sync_dir/go"
+workload_rc=0
+wait $workload_pid || workload_rc=$?
+(( workload_rc == 0 )) || say "the workload failed (exit $workload_rc)"
 
 t1=$(date +%s.%N)
 ticks_after=$(cpu_ticks "${mover_pids[@]}")
@@ -226,3 +241,4 @@ cat > "$out/run.json" <<EOF
  "fast_free_mib_after":$(( $(node_free_kib "$fast") / 1024 )),
  "hugetlb_pages":$(cat "$pool")}
 EOF
+exit $workload_rc

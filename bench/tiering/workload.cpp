@@ -51,13 +51,14 @@ struct Options {
   int far_node = -1;
   std::string json_path;
   std::string ready_path;  // touched once the table is in place
+  std::string go_path;     // if set, the clock starts only once this file exists
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "tiering_load: %s\nusage: tiering_load --pattern zipf|gups|shift [--table-mib N] "
                "[--seconds S] [--shift-at S] [--theta X] [--hot-fraction F] [--hot-share F] "
-               "[--seed N] [--far-node N] [--json FILE] [--ready FILE]\n",
+               "[--seed N] [--far-node N] [--json FILE] [--ready FILE] [--wait-for FILE]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -107,6 +108,8 @@ Options parseOptions(int argc, char** argv) {
       o.json_path = value;
     } else if (flag == "--ready") {
       o.ready_path = value;
+    } else if (flag == "--wait-for") {
+      o.go_path = value;
     } else {
       usage("unknown option " + flag);
     }
@@ -378,6 +381,15 @@ int main(int argc, char** argv) {
                fmtDouble(oracle_after).c_str());
   std::fflush(json);
   if (!o.ready_path.empty()) std::ofstream(o.ready_path) << "ready\n";
+  // The harness sets the policy up while the table sits still, so every
+  // policy starts from the same placement at t = 0.
+  for (int waited = 0; !o.go_path.empty() && access(o.go_path.c_str(), F_OK) != 0; ++waited) {
+    if (waited == 3000) {
+      std::fprintf(stderr, "tiering_load: %s did not appear within 300 s\n", o.go_path.c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 
   Shared shared;
   auto start = Clock::now();
