@@ -23,6 +23,7 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kMiB = 1ULL << 20;
 constexpr int kPinEnforceTicks = 10;
 constexpr int kProcessMetricsTicks = 10;
+constexpr int kPolicyLogTicks = 10;
 constexpr auto kRediscoverEvery = std::chrono::seconds(30);
 
 std::string_view direction(const tier::Topology& topology, int from, int to) {
@@ -64,6 +65,8 @@ Json moveResultJson(const migrate::MoveResult& result) {
   return out;
 }
 
+}  // namespace
+
 std::optional<std::vector<int>> allowedCpus(const tier::FsRoot& proc, pid_t pid) {
   auto text = proc.readFile(fmt::format("{}/status", pid));
   if (!text) return std::nullopt;
@@ -74,8 +77,6 @@ std::optional<std::vector<int>> allowedCpus(const tier::FsRoot& proc, pid_t pid)
   auto cpus = tier::parseIdList(text->substr(at + kKey.size(), end - at - kKey.size()));
   return cpus ? std::optional(*cpus) : std::nullopt;
 }
-
-}  // namespace
 
 tier::Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options,
                                                    config::AgentConfig config) {
@@ -165,12 +166,14 @@ tier::Result<void> Agent::start() {
   for (const auto& conflict : others_.conflicts())
     log(Priority::Warning, "another manager is active: {} (mode {})", conflict,
         config::modeName(config_.mode));
+  startPolicy();
   log(Priority::Info, "listening on {} (mode {}{})", socket, config::modeName(config_.mode),
       dryRun() ? ", dry run" : "");
   return {};
 }
 
 void Agent::stop() {
+  stopPolicy();  // first: it restores the knobs it set before takeover's are put back
   if (server_) {
     if (auto ok = server_->stop(); !ok) log(Priority::Warning, "{}", ok.error().message());
     server_.reset();
@@ -194,6 +197,9 @@ tier::Result<void> Agent::reload() {
   }
   std::lock_guard reloading(reload_mutex_);  // SIGHUP and `tierctl config reload` at once
   std::vector<workloads::WorkloadRule> rules = fresh->workloads;
+  const bool policy_changed =
+      !(fresh->policy == config_.policy) || fresh->mode != config_.mode;
+  if (policy_changed) stopPolicy();
   {
     std::unique_lock lock(state_mutex_);
     config_ = std::move(*fresh);
@@ -205,6 +211,7 @@ tier::Result<void> Agent::reload() {
   }
   if (auto ok = refreshTopology(); !ok) return ok;
   reloadKernelTiering();
+  if (policy_changed) startPolicy();
   std::shared_lock lock(state_mutex_);
   log(Priority::Info, "configuration reloaded from {}", fmt::join(config_.sources, ", "));
   return {};
@@ -253,6 +260,8 @@ void Agent::tick() {
   if (ticks_ % kPinEnforceTicks == 0) enforcePins();
   publishMetrics();
   publishKernelTieringMetrics();
+  publishPolicyMetrics();
+  if (ticks_ % kPolicyLogTicks == 0) logPolicySummary();
   if (ticks_ % kProcessMetricsTicks == 1) publishProcessMetrics();
   std::string textfile_dir;
   std::chrono::seconds textfile_interval;
@@ -428,6 +437,7 @@ tier::Result<Json> Agent::status(const control::Caller&) {
   out["mode"] = std::string(config::modeName(config_.mode));
   out["dry_run"] = dryRun();
   if (auto kernel = kernelTieringJson()) out["kernel_tiering"] = std::move(*kernel);
+  out["policy"] = policyJson();
   {
     std::lock_guard watcher(watcher_mutex_);
     out["managed_processes"] = watcher_.managed().size();

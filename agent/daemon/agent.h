@@ -22,7 +22,10 @@
 #include "kernel_tiering/kernel_tiering.h"
 #include "metrics/http_exporter.h"
 #include "metrics/registry.h"
+#include "kernel_tiering/knobs.h"
 #include "migrate/engine.h"
+#include "policy/policy_loop.h"
+#include "sampling/perf/access_sampler.h"
 #include "topology/topology.h"
 #include "workloads/watcher.h"
 
@@ -37,6 +40,9 @@ struct AgentOptions {
   std::optional<std::string> socket_path;     // overrides [control] socket
   std::optional<std::string> metrics_listen;  // overrides [metrics] listen
 };
+
+// Cpus_allowed_list of /proc/PID/status; nullopt when unreadable.
+std::optional<std::vector<int>> allowedCpus(const tier::FsRoot& proc, pid_t pid);
 
 class Agent : public control::Handler {
  public:
@@ -97,6 +103,18 @@ class Agent : public control::Handler {
   std::optional<control::Json> kernelTieringJson();
   void publishKernelTieringMetrics();
 
+  // The policy loop (policy_wiring.cpp).
+  void startPolicy();
+  void stopPolicy();
+  policy::PolicySettings policySettings() const;
+  sampling::perf::ScanningHooks scanningHooks();
+  std::vector<policy::TierView> tierViews() const;
+  std::vector<policy::ProcessInfo> policyProcesses() const;
+  policy::RoomSettings policyRoom() const;
+  control::Json policyJson() const;
+  void publishPolicyMetrics();
+  void logPolicySummary() const;
+
   AgentOptions options_;
   tier::FsRoot sys_, proc_;
   std::optional<tier::FsRoot> cgroupfs_;
@@ -112,6 +130,8 @@ class Agent : public control::Handler {
 
   migrate::KernelPageOps page_ops_;
   std::unique_ptr<migrate::MigrationEngine> engine_;
+  std::optional<kernel_tiering::KernelKnobs> knobs_;  // the policy's hint-fault scanning
+  std::unique_ptr<policy::PolicyLoop> policy_;
   metrics::Registry registry_;
   std::unique_ptr<control::Server> server_;
   std::unique_ptr<metrics::HttpExporter> exporter_;

@@ -134,7 +134,9 @@ policy::RoomSettings Agent::policyRoom() const {
 
 void Agent::startPolicy() {
   const config::Mode mode = config_.mode;
-  if (!config_.policy.enabled || mode == config::Mode::Observe) return;
+  // observe moves nothing; kernel leaves the moving to the kernel.
+  if (!config_.policy.enabled || mode == config::Mode::Observe || mode == config::Mode::Kernel)
+    return;
   sampling::SelectOptions select;
   select.preference = config_.policy.sampler;
   select.sysfs_dir = options_.sysfs_root;
