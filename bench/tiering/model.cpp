@@ -72,6 +72,21 @@ double fastShare(std::span<const double> page_probability, std::span<const uint8
   return share;
 }
 
+PlacementCounts updatePlacement(std::span<const int> status, std::span<const uint8_t> fast_node,
+                                std::vector<uint8_t>& on_fast) {
+  PlacementCounts counts;
+  on_fast.resize(status.size(), 0);
+  for (size_t i = 0; i < status.size(); ++i) {
+    int node = status[i];
+    if (node < 0)
+      ++counts.unknown;
+    else
+      on_fast[i] = static_cast<size_t>(node) < fast_node.size() && fast_node[node];
+    counts.fast += on_fast[i];
+  }
+  return counts;
+}
+
 PlacementTracker::PlacementTracker(size_t pages, double window_s)
     : state_(pages, 0),
       last_change_(pages, -std::numeric_limits<float>::infinity()),

@@ -63,6 +63,17 @@ double oracleShare(std::span<const double> page_probability, size_t capacity);
 // The share actually served: the sum of p(page) over pages on a fast node.
 double fastShare(std::span<const double> page_probability, std::span<const uint8_t> on_fast);
 
+// Turns move_pages(2) statuses (a node id, or a negative errno) into
+// per-page fast/slow flags. A page with a negative status (-ENOENT while a
+// migration holds it, ...) keeps its last known tier, so a page in transit
+// is not counted as a move there and back.
+struct PlacementCounts {
+  size_t fast = 0;     // pages whose flag is set afterwards
+  size_t unknown = 0;  // negative statuses this time
+};
+PlacementCounts updatePlacement(std::span<const int> status, std::span<const uint8_t> fast_node,
+                                std::vector<uint8_t>& on_fast);
+
 // Per-page placement history from once-a-second read-backs. A move is a page
 // whose tier (fast/slow) differs from the previous sample; a round trip is a
 // move that undoes the page's previous move within `window_s` (seen

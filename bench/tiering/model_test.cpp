@@ -84,6 +84,20 @@ TEST(FastShare, SumsTheProbabilityOfPagesOnFastNodes) {
   EXPECT_DOUBLE_EQ(fastShare(p, std::vector<uint8_t>(5, 0)), 0.0);
 }
 
+TEST(UpdatePlacement, FastNodesSetTheFlagAndUnknownPagesKeepTheirLastTier) {
+  std::vector<uint8_t> fast_node = {1, 0, 0, 1};  // nodes 0 and 3 have CPUs
+  std::vector<uint8_t> on_fast;
+  auto counts = updatePlacement(std::vector<int>{0, 1, 3, 2, -2}, fast_node, on_fast);
+  EXPECT_EQ(on_fast, (std::vector<uint8_t>{1, 0, 1, 0, 0}));
+  EXPECT_EQ(counts.fast, 2u);
+  EXPECT_EQ(counts.unknown, 1u);
+  // Pages 0 and 1 in migration (-ENOENT): they stay where they were seen.
+  counts = updatePlacement(std::vector<int>{-2, -2, 1, 0, 7}, fast_node, on_fast);
+  EXPECT_EQ(on_fast, (std::vector<uint8_t>{1, 0, 0, 1, 0})) << "node 7 is beyond the node list";
+  EXPECT_EQ(counts.fast, 2u);
+  EXPECT_EQ(counts.unknown, 2u);
+}
+
 TEST(PlacementTracker, CountsMovesAndRoundTripsWithinTheWindow) {
   PlacementTracker tracker(3, 60.0);
   auto d = tracker.observe(std::vector<uint8_t>{0, 0, 1}, 0);

@@ -294,18 +294,9 @@ bool readPlacement(const std::vector<void*>& addresses, const Nodes& nodes,
     std::fprintf(stderr, "tiering_load: move_pages (query): %s\n", std::strerror(errno));
     return false;
   }
-  out.on_fast.assign(addresses.size(), 0);
-  out.pages_fast = out.pages_unknown = 0;
-  for (size_t i = 0; i < addresses.size(); ++i) {
-    int node = status[i];
-    if (node < 0) {
-      ++out.pages_unknown;
-    } else if (static_cast<size_t>(node) < nodes.is_fast.size() &&
-               nodes.is_fast[static_cast<size_t>(node)]) {
-      out.on_fast[i] = 1;
-      ++out.pages_fast;
-    }
-  }
+  auto counts = tier::bench::updatePlacement(status, nodes.is_fast, out.on_fast);
+  out.pages_fast = counts.fast;
+  out.pages_unknown = counts.unknown;
   return true;
 }
 
