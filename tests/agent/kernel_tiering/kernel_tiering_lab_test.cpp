@@ -16,8 +16,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -25,6 +27,8 @@
 #include "kernel_tiering/kernel_tiering.h"
 #include "parse/parsers.h"
 #include "support/far_node.h"
+
+#include <nlohmann/json.hpp>
 
 namespace tierd::kernel_tiering {
 namespace {
@@ -310,6 +314,61 @@ TEST_F(KernelTieringLab, HintFaultsWithoutPromotion) {
   EXPECT_GE(busy.pagesOn(far_), busy.pages() * 99 / 100);
   for (const auto& outcome : knobs->restore())
     EXPECT_TRUE(outcome.restored) << outcome.note;
+  expectAllRestored();
+}
+
+// The daemon in mode "kernel": tierctl status -j shows what it set, and
+// SIGTERM puts every knob back and gives the kdamond back.
+TEST_F(KernelTieringLab, TierdInKernelModeReportsAndRestores) {
+  char dir_template[] = "/tmp/tierd-kernel-XXXXXX";
+  std::string dir = mkdtemp(dir_template);
+  std::string socket = dir + "/tierd.sock", config = dir + "/tierd.toml";
+  std::ofstream(config) << "[agent]\nmode = \"kernel\"\ninterval_ms = 200\n"
+                        << "[kernel]\nmachinery = \"both\"\npromote_rate_limit_mbps = 100\n"
+                        << "[metrics]\nlisten = \"\"\n";
+  pid_t tierd = fork();
+  if (tierd == 0) {
+    execl(TIERD_PATH, TIERD_PATH, "--config", config.c_str(), "--socket", socket.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(tierd, 0);
+  auto status = [&]() -> nlohmann::json {
+    std::string command = std::string(TIERCTL_PATH) + " --socket " + socket + " status -j";
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) return nullptr;
+    std::string text;
+    char chunk[4096];
+    while (size_t n = fread(chunk, 1, sizeof chunk, pipe))
+      text.append(chunk, n);
+    if (pclose(pipe) != 0) return nullptr;
+    return nlohmann::json::parse(text, nullptr, false);
+  };
+  nlohmann::json out;
+  double seconds = waitFor(30s, [&] {
+    out = status();
+    return out.is_object() && out.contains("kernel_tiering") &&
+           out["kernel_tiering"].value("applied", false);
+  });
+  std::printf("tierd in kernel mode: applied after %.1f s\n%s\n", seconds,
+              out.is_object() ? out["kernel_tiering"].dump().c_str() : "(no status)");
+  ASSERT_GE(seconds, 0) << "no applied kernel_tiering in tierctl status -j";
+  const auto& k = out["kernel_tiering"];
+  EXPECT_EQ(out["mode"], "kernel");
+  EXPECT_EQ(k["machinery"], "both");
+  EXPECT_EQ(k["knobs"]["numa_balancing"]["value"].get<int>() & 2, 2);
+  EXPECT_EQ(k["knobs"]["numa_balancing"]["set_by_tierd"], true);
+  EXPECT_EQ(k["knobs"]["promote_rate_limit_mbps"]["value"], 100);
+  EXPECT_EQ(k["knobs"]["demotion_enabled"]["value"], 1);
+  ASSERT_EQ(k["damos_schemes"].size(), 1u);
+  EXPECT_EQ(k["damos_schemes"][0]["action"], "migrate_cold");
+  EXPECT_EQ(k["damos_schemes"][0]["node"], fast_);
+  EXPECT_EQ(k["damos_schemes"][0]["target_node"], far_);
+  EXPECT_EQ(k["damos_schemes"][0]["running"], true);
+  kill(tierd, SIGTERM);
+  int wstatus = 0;
+  waitpid(tierd, &wstatus, 0);
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << wstatus;
   expectAllRestored();
 }
 
