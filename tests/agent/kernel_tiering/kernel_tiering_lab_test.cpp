@@ -317,8 +317,9 @@ TEST_F(KernelTieringLab, HintFaultsWithoutPromotion) {
   expectAllRestored();
 }
 
-// The daemon in mode "kernel": tierctl status -j shows what it set, and
-// SIGTERM puts every knob back and gives the kdamond back.
+// The daemon in mode "kernel": tierctl status -j shows what it set, a reload
+// with another [kernel] re-applies, and SIGTERM puts every knob back and gives
+// the kdamond back.
 TEST_F(KernelTieringLab, TierdInKernelModeReportsAndRestores) {
   char dir_template[] = "/tmp/tierd-kernel-XXXXXX";
   std::string dir = mkdtemp(dir_template);
@@ -365,6 +366,22 @@ TEST_F(KernelTieringLab, TierdInKernelModeReportsAndRestores) {
   EXPECT_EQ(k["damos_schemes"][0]["node"], fast_);
   EXPECT_EQ(k["damos_schemes"][0]["target_node"], far_);
   EXPECT_EQ(k["damos_schemes"][0]["running"], true);
+
+  // A reload with a changed [kernel] applies it again.
+  std::ofstream(config) << "[agent]\nmode = \"kernel\"\ninterval_ms = 200\n"
+                        << "[kernel]\nmachinery = \"numa_balancing\"\n"
+                        << "promote_rate_limit_mbps = 50\n[metrics]\nlisten = \"\"\n";
+  kill(tierd, SIGHUP);
+  seconds = waitFor(20s, [&] {
+    out = status();
+    return out.is_object() && out.contains("kernel_tiering") &&
+           out["kernel_tiering"]["knobs"]["promote_rate_limit_mbps"].value("value", 0) == 50;
+  });
+  std::printf("reload re-applied after %.1f s\n", seconds);
+  ASSERT_GE(seconds, 0) << "the reload did not re-apply [kernel]";
+  EXPECT_EQ(out["kernel_tiering"]["machinery"], "numa_balancing");
+  EXPECT_TRUE(out["kernel_tiering"]["damos_schemes"].empty());
+
   kill(tierd, SIGTERM);
   int wstatus = 0;
   waitpid(tierd, &wstatus, 0);
