@@ -120,34 +120,56 @@ tier::Result<std::vector<Range>> MigrationEngine::mappedRanges(
 // swapped-out pages never reach move_pages. Where the pagemap shows frame
 // numbers (CAP_SYS_ADMIN), /proc/kpageflags tells which 2 MiB-aligned pages
 // head a transparent huge page, so a THP is counted as one 2 MiB unit.
-tier::Result<void> MigrationEngine::presentPages(pid_t pid, const Range& range,
+// Ranges (sorted) that lie close together are read as one span: a policy
+// asks for thousands of scattered single pages, and one pread of 4096
+// entries costs less than a dozen of one entry.
+tier::Result<void> MigrationEngine::presentPages(pid_t pid, const std::vector<Range>& ranges,
                                                  PageSet& out) const {
-  uint64_t page = tier::pageSize();
+  const uint64_t page = tier::pageSize();
   constexpr size_t kEntriesPerRead = 4096;
   constexpr uint64_t kHugeSize = 2ULL << 20;
+  const uint64_t max_gap = 64 * page;
   std::vector<uint64_t> entries(kEntriesPerRead);
-  std::string path = fmt::format("{}/pagemap", pid);
-  for (uint64_t address = range.start; address < range.end;) {
-    size_t count = std::min<uint64_t>(kEntriesPerRead, (range.end - address) / page);
+  const std::string path = fmt::format("{}/pagemap", pid);
+  size_t next = 0;  // first range not yet read
+  while (next < ranges.size()) {
+    // One span: ranges whose gaps are at most max_gap.
+    size_t last = next;
+    while (last + 1 < ranges.size() && ranges[last + 1].start <= ranges[last].end + max_gap &&
+           ranges[last + 1].end - ranges[next].start <= kEntriesPerRead * page)
+      ++last;
+    const uint64_t span_start = ranges[next].start, span_end = ranges[last].end;
+    const size_t count = (span_end - span_start) / page;
     std::span<char> bytes(reinterpret_cast<char*>(entries.data()), count * sizeof(uint64_t));
-    auto got = proc_.readAt(path, address / page * sizeof(uint64_t), bytes);
+    auto got = proc_.readAt(path, span_start / page * sizeof(uint64_t), bytes);
     if (!got) {
       if (got.error().errnum == ENOENT) return tier::fail(ESRCH, fmt::format("process {}", pid));
       return std::unexpected(got.error());
     }
-    size_t read_entries = *got / sizeof(uint64_t);
-    for (size_t i = 0; i < read_entries; ++i) {
-      if (!(entries[i] & kPagemapPresent)) continue;
-      uint64_t here = address + i * page;
-      out.pages.push_back(here);
-      uint64_t frame = entries[i] & kPagemapFrameMask;
-      if (frame != 0) out.frames_visible = true;
-      if (frame != 0 && here % kHugeSize == 0 && isThpHead(frame)) out.thp_heads.insert(here);
+    const size_t read_entries = *got / sizeof(uint64_t);
+    for (size_t r = next; r <= last; ++r) {
+      for (uint64_t here = ranges[r].start; here < ranges[r].end; here += page) {
+        const size_t i = (here - span_start) / page;
+        if (i >= read_entries || !(entries[i] & kPagemapPresent)) continue;
+        out.pages.push_back(here);
+        const uint64_t frame = entries[i] & kPagemapFrameMask;
+        if (frame != 0) out.frames_visible = true;
+        if (frame != 0 && here % kHugeSize == 0 && isThpHead(frame)) out.thp_heads.insert(here);
+      }
     }
-    if (read_entries < count) break;
-    address += count * page;
+    next = last + 1;
   }
   return {};
+}
+
+// Splits ranges into pieces of at most `max_pages` pages, so that every
+// pagemap read fits one buffer.
+std::vector<Range> splitRanges(const std::vector<Range>& ranges, uint64_t page, size_t max_pages) {
+  std::vector<Range> out;
+  for (const Range& r : ranges)
+    for (uint64_t start = r.start; start < r.end; start += max_pages * page)
+      out.push_back({start, std::min(r.end, start + max_pages * page)});
+  return out;
 }
 
 bool MigrationEngine::isThpHead(uint64_t frame) const {
@@ -346,11 +368,11 @@ MoveResult MigrationEngine::move(const MoveRequest& request) {
   PageSet present;
   auto ranges = mappedRanges(request.pid, request.ranges);
   if (!ranges) result.stopped = ranges.error();
-  for (const auto& range : ranges ? *ranges : std::vector<Range>{}) {
-    if (auto ok = presentPages(request.pid, range, present); !ok) {
-      result.stopped = ok.error();
-      break;
-    }
+  if (ranges) {
+    std::vector<Range> sorted = splitRanges(*ranges, tier::pageSize(), 4096);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const Range& a, const Range& b) { return a.start < b.start; });
+    if (auto ok = presentPages(request.pid, sorted, present); !ok) result.stopped = ok.error();
   }
   const std::vector<uint64_t>& all_pages = present.pages;
   result.thp_visible = present.frames_visible;

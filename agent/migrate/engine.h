@@ -94,7 +94,7 @@ class MigrationEngine {
     std::unordered_set<uint64_t> thp_heads;
     bool frames_visible = false;
   };
-  tier::Result<void> presentPages(pid_t pid, const Range& range, PageSet& out) const;
+  tier::Result<void> presentPages(pid_t pid, const std::vector<Range>& ranges, PageSet& out) const;
   bool isThpHead(uint64_t frame) const;
   std::optional<uint64_t> headroomBytes(int node) const;
   void moveBatch(const MoveRequest& request, std::vector<uint64_t>& pages,
