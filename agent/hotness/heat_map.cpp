@@ -37,13 +37,46 @@ void sortRefs(std::vector<PageRef>& refs, bool descending) {
 
 }  // namespace
 
-size_t HeatMap::KeyHash::operator()(const Key& k) const noexcept {
+size_t HeatMap::hashOf(const Key& k) {
   uint64_t x =
       k.page * 0x9e3779b97f4a7c15ULL ^ (static_cast<uint64_t>(static_cast<uint32_t>(k.pid)) << 1);
   x ^= x >> 29;
   x *= 0xbf58476d1ce4e5b9ULL;
   x ^= x >> 32;
   return static_cast<size_t>(x);
+}
+
+size_t HeatMap::findSlot(const Key& key) const {
+  const size_t mask = slots_.size() - 1;
+  for (size_t s = hashOf(key) & mask;; s = (s + 1) & mask) {
+    const uint32_t v = slots_[s];
+    if (v == 0 || entries_[v - 1].key() == key) return s;
+  }
+}
+
+void HeatMap::insertSlot(uint32_t index) {
+  if ((entries_.size() + 1) * 2 > slots_.size()) growSlots();
+  slots_[findSlot(entries_[index].key())] = index + 1;
+}
+
+void HeatMap::growSlots() {
+  slots_.assign(slots_.size() * 2, 0);
+  for (uint32_t i = 0; i < entries_.size(); ++i)
+    slots_[findSlot(entries_[i].key())] = i + 1;
+}
+
+// Backward-shift deletion keeps every probe chain unbroken without tombstones.
+void HeatMap::eraseSlot(size_t hole) {
+  const size_t mask = slots_.size() - 1;
+  for (size_t j = (hole + 1) & mask; slots_[j] != 0; j = (j + 1) & mask) {
+    const size_t home = hashOf(entries_[slots_[j] - 1].key()) & mask;
+    // Move j into the hole unless its home lies cyclically in (hole, j].
+    const bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (stays) continue;
+    slots_[hole] = slots_[j];
+    hole = j;
+  }
+  slots_[hole] = 0;
 }
 
 HeatMap::HeatMap(Config config)
@@ -80,8 +113,8 @@ void HeatMap::rebase(uint64_t now_ns) {
   // Keeps scale factors far from overflow: move the epoch to now.
   const Scale scale = scaleAt(now_ns);
   for (Entry& e : entries_) {
-    e.fast /= scale.fast;
-    e.slow /= scale.slow;
+    e.fast = static_cast<float>(e.fast / scale.fast);
+    e.slow = static_cast<float>(e.slow / scale.slow);
   }
   epoch_ns_ = now_ns;
   scale_cache_.valid = false;
@@ -93,7 +126,7 @@ HeatMap::Scale HeatMap::growthAt(uint64_t now_ns) {
     scale_cache_.valid = false;
   }
   Scale scale = scaleAt(now_ns);
-  if (scale.fast > 0x1p200 || scale.slow > 0x1p200) {
+  if (scale.fast > 0x1p64 || scale.slow > 0x1p64) {
     rebase(now_ns);
     scale = scaleAt(now_ns);
   }
@@ -101,10 +134,10 @@ HeatMap::Scale HeatMap::growthAt(uint64_t now_ns) {
 }
 
 void HeatMap::erase(size_t i) {
-  index_.erase(entries_[i].key);
+  eraseSlot(findSlot(entries_[i].key()));
   if (i + 1 != entries_.size()) {
+    slots_[findSlot(entries_.back().key())] = static_cast<uint32_t>(i) + 1;
     entries_[i] = entries_.back();
-    index_[entries_[i].key] = static_cast<uint32_t>(i);
   }
   entries_.pop_back();
 }
@@ -131,14 +164,17 @@ void HeatMap::evictOne() {
 }
 
 HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
-  if (auto it = index_.find(key); it != index_.end()) {
-    Entry& e = entries_[it->second];
-    e.pages = pages;
+  if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
+    Entry& e = entries_[v - 1];
+    e.pages = static_cast<uint32_t>(pages);
     return e;
   }
   if (entries_.size() >= config_.max_entries) evictOne();
-  entries_.push_back(Entry{key, pages, 0.0, 0.0});
-  index_.emplace(key, static_cast<uint32_t>(entries_.size() - 1));
+  if (entries_.size() == entries_.capacity())  // grow as a vector would, but never past the cap
+    entries_.reserve(
+        std::min<uint64_t>(config_.max_entries, std::max<uint64_t>(1024, 2 * entries_.capacity())));
+  entries_.push_back(Entry{key.page, key.pid, static_cast<uint32_t>(pages), 0.0f, 0.0f});
+  insertSlot(static_cast<uint32_t>(entries_.size() - 1));
   return entries_.back();
 }
 
@@ -146,8 +182,8 @@ void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t n
   const Scale scale = growthAt(now_ns);
   Entry& e = touch(Key{pid, address >> config_.page_shift}, 1);
   const double w = static_cast<double>(weight);
-  e.fast += w * fast_lambda_ * scale.fast;
-  e.slow += w * slow_lambda_ * scale.slow;
+  e.fast = static_cast<float>(e.fast + w * fast_lambda_ * scale.fast);
+  e.slow = static_cast<float>(e.slow + w * slow_lambda_ * scale.slow);
 }
 
 void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_accesses,
@@ -161,21 +197,21 @@ void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_acc
   if (pages <= config_.max_region_pages) {
     for (uint64_t p = first; p <= last; ++p) {
       Entry& e = touch(Key{pid, p}, 1);
-      e.fast += w * fast_lambda_ * scale.fast;
-      e.slow += w * slow_lambda_ * scale.slow;
+      e.fast = static_cast<float>(e.fast + w * fast_lambda_ * scale.fast);
+      e.slow = static_cast<float>(e.slow + w * slow_lambda_ * scale.slow);
     }
     return;
   }
   // One spanning entry; scores are per page (heat is a per-page rate), the
   // entry's pages count toward capacity.
   Entry& e = touch(Key{pid, first}, pages);
-  e.fast += w * fast_lambda_ * scale.fast;
-  e.slow += w * slow_lambda_ * scale.slow;
+  e.fast = static_cast<float>(e.fast + w * fast_lambda_ * scale.fast);
+  e.slow = static_cast<float>(e.slow + w * slow_lambda_ * scale.slow);
 }
 
 const HeatMap::Entry* HeatMap::find(pid_t pid, uint64_t page) const {
-  auto it = index_.find(Key{pid, page});
-  return it == index_.end() ? nullptr : &entries_[it->second];
+  const uint32_t v = slots_[findSlot(Key{pid, page})];
+  return v == 0 ? nullptr : &entries_[v - 1];
 }
 
 double HeatMap::fastHeat(pid_t pid, uint64_t page, uint64_t now_ns) const {
@@ -197,8 +233,7 @@ std::vector<PageRef> HeatMap::snapshot(uint64_t now_ns) const {
   std::vector<PageRef> out;
   out.reserve(entries_.size());
   for (const Entry& e : entries_)
-    out.push_back(
-        {e.key.pid, e.key.page, e.pages, std::max(e.fast / scale.fast, e.slow / scale.slow)});
+    out.push_back({e.pid, e.page, e.pages, std::max(e.fast / scale.fast, e.slow / scale.slow)});
   return out;
 }
 
@@ -209,20 +244,18 @@ void HeatMap::setLabel(pid_t pid, std::string label) {
 void HeatMap::forgetProcess(pid_t pid) {
   labels_.erase(pid);
   for (size_t i = entries_.size(); i-- > 0;) {
-    if (entries_[i].key.pid == pid) erase(i);
+    if (entries_[i].pid == pid) erase(i);
   }
 }
 
 uint64_t HeatMap::bytesPerEntry() {
-  // Dense entry + hash node (key, index, next pointer, cached hash) + bucket pointer.
-  return sizeof(Entry) + sizeof(Key) + sizeof(uint32_t) + 2 * sizeof(void*) + sizeof(size_t) +
-         sizeof(void*);
+  // A dense entry, and at worst 4 slots per entry (load 1/4 right after the
+  // slot table doubles); the entry vector never grows past max_entries.
+  return sizeof(Entry) + 4 * sizeof(uint32_t);
 }
 
 uint64_t HeatMap::bytes() const {
-  const uint64_t node = sizeof(Key) + sizeof(uint32_t) + 2 * sizeof(void*) + sizeof(size_t);
-  uint64_t b = entries_.capacity() * sizeof(Entry) + index_.size() * node +
-               index_.bucket_count() * sizeof(void*);
+  uint64_t b = entries_.capacity() * sizeof(Entry) + slots_.capacity() * sizeof(uint32_t);
   for (const auto& [pid, label] : labels_)
     b += sizeof(pid) + label.capacity() + 4 * sizeof(void*);
   return b;
@@ -268,19 +301,19 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
     const double h = heats[i];
     if (h >= threshold) {
       plan.hot_pages += e.pages;
-      hot_by_pid[e.key.pid] += e.pages;
+      hot_by_pid[e.pid] += e.pages;
     }
     if (h >= threshold) {
-      if (!onFast(e.key.pid, e.key.page)) candidates.push_back({e.key.pid, e.key.page, e.pages, h});
-    } else if (h < threshold && onFast(e.key.pid, e.key.page)) {
-      (h < plan.warm_band ? cold : warm).push_back({e.key.pid, e.key.page, e.pages, h});
+      if (!onFast(e.pid, e.page)) candidates.push_back({e.pid, e.page, e.pages, h});
+    } else if (h < threshold && onFast(e.pid, e.page)) {
+      (h < plan.warm_band ? cold : warm).push_back({e.pid, e.page, e.pages, h});
     }
   }
   sortRefs(candidates, true);
   sortRefs(cold, false);
   std::vector<PageRef> untracked;
   for (const PageRef& r : in.untracked_fast) {
-    if (index_.contains(Key{r.pid, r.page})) continue;  // tracked after all: judged above
+    if (find(r.pid, r.page)) continue;  // tracked after all: judged above
     untracked.push_back(PageRef{r.pid, r.page, r.pages, 0.0});
   }
   cold.insert(cold.begin(), untracked.begin(), untracked.end());

@@ -146,14 +146,15 @@ class HeatMap {
     uint64_t page;
     bool operator==(const Key&) const = default;
   };
-  struct KeyHash {
-    size_t operator()(const Key& k) const noexcept;
-  };
+  // 24 bytes; scores as float (7 digits are plenty for heat, and the shared
+  // epoch is rebased long before a scaled score could overflow).
   struct Entry {
-    Key key;
-    uint64_t pages;
-    double fast;  // scaled to epoch_ns_ (see scaleAt)
-    double slow;
+    uint64_t page;
+    pid_t pid;
+    uint32_t pages;
+    float fast;  // scaled to epoch_ns_ (see scaleAt)
+    float slow;
+    Key key() const { return Key{pid, page}; }
   };
   struct Scale {
     uint64_t now_ns = 0;
@@ -162,6 +163,11 @@ class HeatMap {
   };
 
   Entry& touch(Key key, uint64_t pages);
+  static size_t hashOf(const Key& key);
+  size_t findSlot(const Key& key) const;  // slot holding key, or an empty slot
+  void insertSlot(uint32_t index);
+  void eraseSlot(size_t slot);
+  void growSlots();
   Scale scaleAt(uint64_t now_ns) const;
   Scale growthAt(uint64_t now_ns);  // scaleAt, rebasing first when factors grow large
   void rebase(uint64_t now_ns);
@@ -174,7 +180,8 @@ class HeatMap {
   double fast_lambda_;  // ln2 / half-life, per second
   double slow_lambda_;
   std::vector<Entry> entries_;  // dense, for sampling eviction
-  std::unordered_map<Key, uint32_t, KeyHash> index_;
+  // Open addressing (linear probing, load <= 1/2): entry index + 1, 0 = empty.
+  std::vector<uint32_t> slots_ = std::vector<uint32_t>(1024, 0);
   std::unordered_map<pid_t, std::string> labels_;
   uint64_t rng_;
   uint64_t epoch_ns_ = 0;

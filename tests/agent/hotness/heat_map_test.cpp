@@ -23,15 +23,15 @@ TEST(HeatMap, CoolingFollowsHalfLifeExactly) {
   map.addAccess(1, addr(7), 10, 0);
   const double f0 = map.fastHeat(1, 7, 0);
   const double s0 = map.slowHeat(1, 7, 0);
-  EXPECT_NEAR(f0, 10 * std::log(2.0) / 2.0, 1e-12);
-  EXPECT_NEAR(s0, 10 * std::log(2.0) / 60.0, 1e-12);
-  EXPECT_NEAR(map.fastHeat(1, 7, 2 * kSec), f0 / 2, 1e-9);
-  EXPECT_NEAR(map.fastHeat(1, 7, 6 * kSec), f0 / 8, 1e-9);
-  EXPECT_NEAR(map.slowHeat(1, 7, 60 * kSec), s0 / 2, 1e-9);
-  EXPECT_NEAR(map.slowHeat(1, 7, 3 * kSec), s0 * std::exp2(-3.0 / 60.0), 1e-9);
+  EXPECT_NEAR(f0, 10 * std::log(2.0) / 2.0, 1e-6);   // scores are floats
+  EXPECT_NEAR(s0, 10 * std::log(2.0) / 60.0, 1e-6);  // scores are floats
+  EXPECT_NEAR(map.fastHeat(1, 7, 2 * kSec), f0 / 2, 1e-5);
+  EXPECT_NEAR(map.fastHeat(1, 7, 6 * kSec), f0 / 8, 1e-5);
+  EXPECT_NEAR(map.slowHeat(1, 7, 60 * kSec), s0 / 2, 1e-5);
+  EXPECT_NEAR(map.slowHeat(1, 7, 3 * kSec), s0 * std::exp2(-3.0 / 60.0), 1e-5);
   // Lazy decay on touch gives the same as decaying in one step.
   map.addAccess(1, addr(7), 0, 1 * kSec);
-  EXPECT_NEAR(map.fastHeat(1, 7, 6 * kSec), f0 / 8, 1e-9);
+  EXPECT_NEAR(map.fastHeat(1, 7, 6 * kSec), f0 / 8, 1e-5);
   EXPECT_EQ(map.heat(1, 99, 0), 0.0);
 }
 
@@ -65,7 +65,7 @@ TEST(HeatMap, SmallRegionsSpreadOverPagesLargeOnesKeepOneEntry) {
   EXPECT_GT(map.heat(3, 107, 0), 0);
   map.addRegion(3, addr(1000), addr(1000 + (1u << 20)), 5, 20, 0);
   EXPECT_EQ(map.entries(), 9u);
-  EXPECT_NEAR(map.heat(3, 1000, 0), map.heat(3, 100, 0), 1e-12);
+  EXPECT_NEAR(map.heat(3, 1000, 0), map.heat(3, 100, 0), 1e-6);  // scores are floats
 
   // The spanning entry is planned as a whole.
   ClassifyInput in;
@@ -287,14 +287,36 @@ TEST(HeatMap, HeatSurvivesEpochRebase) {
     map.addAccess(1, addr(2), 1, t);
   const double slow = map.slowHeat(1, 1, t);
   EXPECT_NEAR(
-      slow, 1000 * std::log(2.0) / 60.0 * std::exp2(-(static_cast<double>(t) * 1e-9) / 60.0), 1e-9);
+      slow, 1000 * std::log(2.0) / 60.0 * std::exp2(-(static_cast<double>(t) * 1e-9) / 60.0), 1e-5);
   EXPECT_GT(map.fastHeat(1, 2, t), 0.0);
   EXPECT_TRUE(std::isfinite(map.fastHeat(1, 2, t)));
   // One access per half-life, read one half-life after the last: the
   // geometric series gives w * ln2 / half_life * (1/2) / (1 - 1/2) = 100 ln2.
-  EXPECT_NEAR(map.fastHeat(1, 2, t), 100.0 * std::log(2.0), 1e-6);
+  EXPECT_NEAR(map.fastHeat(1, 2, t), 100.0 * std::log(2.0), 1e-4);
   const auto pages = map.snapshot(t);
   ASSERT_EQ(pages.size(), 2u);
+}
+
+TEST(HeatMap, IndexStaysConsistentThroughEvictionAndForgetting) {
+  // The open-addressing index must find every entry after evictions (which
+  // move the last entry into the hole) and after a process is forgotten.
+  Config c;
+  c.max_entries = 3000;
+  HeatMap map(c);
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 20000; ++i)
+    map.addAccess(static_cast<pid_t>(1 + rng() % 3), addr(rng() % 5000), 1 + rng() % 5, 0);
+  ASSERT_EQ(map.entries(), 3000u);
+  map.forgetProcess(2);
+  const auto pages = map.snapshot(0);
+  EXPECT_EQ(pages.size(), map.entries());
+  for (const auto& ref : pages) {
+    EXPECT_NE(ref.pid, 2);
+    EXPECT_GT(map.heat(ref.pid, ref.page, 0), 0.0) << ref.pid << " " << ref.page;
+  }
+  for (uint64_t p = 0; p < 5000; ++p)
+    EXPECT_EQ(map.heat(2, p, 0), 0.0);
+  EXPECT_LE(map.bytes(), 3000 * HeatMap::bytesPerEntry() + 4096);
 }
 
 TEST(HeatMap, BudgetsCapTheLists) {
