@@ -113,6 +113,7 @@ struct ThreadState {
   // thread's arena bound to one of the tier's arenas (bound_arena + 1; 0
   // until the thread's first fast-tier allocation).
   unsigned bound_arena;
+  unsigned index;  // 1 + the thread's number, which spreads threads over a tier's arenas
 };
 __thread ThreadState t_thread __attribute__((tls_model("initial-exec")));
 
@@ -134,6 +135,14 @@ constinit int g_devdax_status = 0;  // 0 not asked, 1 mapped, -errno failed
 constinit size_t g_batch_mib[4] = {};
 constinit size_t g_batch_miblen = 0;
 
+
+// The thread's number, the same on every tier: threads spread evenly over
+// each tier's arenas.
+unsigned threadIndex() {
+  ThreadState& ts = t_thread;
+  if (ts.index == 0) ts.index = g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1;
+  return ts.index - 1;
+}
 
 uint64_t monotonicNs() {
   timespec now;
@@ -442,8 +451,7 @@ bool bindRank0() {
   ThreadState& ts = t_thread;
   Tier& tier = g_engine.tiers[0];
   if (!tier.usable) return false;
-  unsigned seq = g_thread_seq.fetch_add(1, std::memory_order_relaxed);
-  unsigned arena = tier.arenas[seq % static_cast<unsigned>(tier.narenas)];
+  unsigned arena = tier.arenas[threadIndex() % static_cast<unsigned>(tier.narenas)];
   if (tierje_mallctl("thread.arena", nullptr, nullptr, &arena, sizeof arena) != 0) return false;
   // Whatever the thread's automatic tcache held came from elsewhere (only a
   // program calling the private jemalloc itself, like backend_bench): drop it.
@@ -460,8 +468,7 @@ __attribute__((noinline)) int threadFlags(int rank) {
   ThreadState& ts = t_thread;
   Tier& tier = g_engine.tiers[rank];
   if (!tier.usable) return 0;
-  unsigned seq = g_thread_seq.fetch_add(1, std::memory_order_relaxed);
-  int arena = tierjeArena(tier.arenas[seq % static_cast<unsigned>(tier.narenas)]);
+  int arena = tierjeArena(tier.arenas[threadIndex() % static_cast<unsigned>(tier.narenas)]);
   if (ts.phase == Phase::kDead) return arena | tierjeTcache(static_cast<unsigned>(-1));
   if (rank == 0) {
     if (!bindRank0()) return 0;
