@@ -425,8 +425,24 @@ int setUp() {
   g_batch_miblen = sizeof g_batch_mib / sizeof g_batch_mib[0];
   if (tierje_mallctlnametomib("experimental.batch_alloc", g_batch_mib, &g_batch_miblen) != 0)
     g_batch_miblen = 0;  // refill one block at a time
-  pthread_atfork(tier_engine_atfork_prepare, tier_engine_atfork_parent, tier_engine_atfork_child);
   return 0;
+}
+
+}  // namespace
+
+namespace {
+
+// Boots the private jemalloc first (it registers its own fork handlers as it
+// boots), then registers the engine's: handlers prepare in reverse order, so
+// the engine takes its init lock (waiting out a set-up in progress, which may
+// need jemalloc's locks) before jemalloc takes its own.
+pthread_once_t g_boot_once = PTHREAD_ONCE_INIT;
+
+void bootJemallocAndForkHandlers() {
+  unsigned narenas = 0;
+  size_t length = sizeof narenas;
+  tierje_mallctl("arenas.narenas", &narenas, &length, nullptr, 0);
+  pthread_atfork(tier_engine_atfork_prepare, tier_engine_atfork_parent, tier_engine_atfork_child);
 }
 
 }  // namespace
@@ -701,16 +717,18 @@ int tier_engine_init(void) {
   int state = g_init_state.load(std::memory_order_acquire);
   if (state != 0) return state == 1 ? 0 : state;
   if (t_thread.in_init) return -EDEADLK;  // called back from inside set-up
+  t_thread.in_init = true;
+  // Fork handlers exist before any thread can hold the init lock.
+  pthread_once(&g_boot_once, bootJemallocAndForkHandlers);
   pthread_mutex_lock(&g_init_lock);
   state = g_init_state.load(std::memory_order_relaxed);
   if (state == 0) {
-    t_thread.in_init = true;
     int rc = setUp();
-    t_thread.in_init = false;
     state = rc == 0 ? 1 : rc;
     g_init_state.store(state, std::memory_order_release);
   }
   pthread_mutex_unlock(&g_init_lock);
+  t_thread.in_init = false;
   return state == 1 ? 0 : state;
 }
 
