@@ -45,11 +45,12 @@ struct PolicyConfig {
   std::chrono::milliseconds sample_interval{250};  // between sampler polls
   double cpu_budget_percent = 3;                   // of one core: sampling and planning
   double low_watermark_percent = 1;                // of the fast tier: demote cold pages below it
-  double benefit_margin = 1.25;
+  double benefit_margin = 2.0;
   double cold_divisor = 4;
   double fast_half_life_s = 5;
   double slow_half_life_s = 20;
   double heat_map_percent = 0.1;  // of all tiers' memory, for the heat map
+  bool operator==(const PolicyConfig&) const = default;
 };
 
 struct AgentConfig {

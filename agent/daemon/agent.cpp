@@ -22,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kMiB = 1ULL << 20;
 constexpr int kPinEnforceTicks = 10;
-constexpr int kProcessMetricsTicks = 10;
+constexpr int kProcessMetricsTicks = 60;  // numa_maps walks every page of a process
 constexpr int kPolicyLogTicks = 10;
 constexpr auto kRediscoverEvery = std::chrono::seconds(30);
 

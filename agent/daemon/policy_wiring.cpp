@@ -209,10 +209,12 @@ void Agent::logPolicySummary() const {
       "policy: {} plans (every {:.1f} s), promoted {} demoted {} failed {} pages, {} hot pages "
       "(threshold {:.3g}), heat map {}/{} entries; sampler {}: {} samples, {} lost, {:.2f} s CPU "
       "({}); "
-      "loop {:.2f} s CPU, {} placement queries, {} swept{}{}",
+      "loop {:.2f} s CPU (sampling {:.2f}, placement {:.2f}, sweep {:.2f}, classify {:.2f}, moves "
+      "{:.2f}), {} placement queries, {} swept{}{}",
       s.plans, s.plan_interval_s, s.pages_promoted, s.pages_demoted, s.pages_failed, s.hot_pages,
       s.hot_threshold, s.heat_entries, s.heat_max_entries, s.sampler, s.sampler_stats.samples,
       s.sampler_stats.lost, s.sampler_stats.cpu_seconds, s.sampler_detail, s.cpu_seconds,
+      s.cpu_sampling, s.cpu_placement, s.cpu_sweep, s.cpu_classify, s.cpu_moves,
       s.placement_queries, s.swept_pages,
       s.last_error.empty() ? "" : "; last error: ", s.last_error);
 }

@@ -269,11 +269,15 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   std::vector<uint64_t> hist(kBuckets, 0);
   const Scale scale = scaleAt(now_ns);
   const double fast_decay = 1.0 / scale.fast, slow_decay = 1.0 / scale.slow;
+  double max_heat = 0;
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     heats[i] = std::max(e.fast * fast_decay, e.slow * slow_decay);
-    if (heats[i] >= in.min_hot_heat) hist[static_cast<size_t>(bucketOf(heats[i]))] += e.pages;
+    max_heat = std::max(max_heat, heats[i]);
   }
+  const double min_hot = std::max(in.min_hot_heat, in.min_hot_fraction_of_max * max_heat);
+  for (size_t i = 0; i < entries_.size(); ++i)
+    if (heats[i] >= min_hot) hist[static_cast<size_t>(bucketOf(heats[i]))] += entries_[i].pages;
 
   // Fit: the lowest bucket edge such that pages at or above it fit the target.
   const uint64_t target =
@@ -289,7 +293,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   }
   double threshold = lowest < kBuckets ? bucketLow(lowest) : bucketLow(kBuckets);
   // Nothing below min_hot_heat is hot, whatever the capacity.
-  threshold = std::max(threshold, in.min_hot_heat);
+  threshold = std::max(threshold, min_hot);
   plan.hot_threshold = threshold;
   plan.warm_band = threshold / in.cold_divisor;
 

@@ -86,6 +86,9 @@ struct ClassifyInput {
   double benefit_margin = 1.25;  // promote only at threshold * margin or above
   double cold_divisor = 4.0;     // cold threshold = threshold / cold_divisor
   double min_hot_heat = 1e-3;    // never call a page hotter than this "hot" by default
+  // ... nor one cooler than this fraction of the hottest page's heat: when
+  // fewer pages are tracked than fit, a page seen once, late, is not hot yet.
+  double min_hot_fraction_of_max = 0;
   // Pages found on the fast tier that the map does not track (never sampled,
   // or evicted as coldest): cold with heat 0, first to leave.
   std::vector<PageRef> untracked_fast;

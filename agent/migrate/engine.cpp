@@ -43,11 +43,12 @@ double effectiveBurst(const EngineOptions& options) {
 // A batch never ends inside a 2 MiB chunk: move_pages moves a transparent
 // huge page whole with its first address, so a THP split across two batches
 // would move 2 MiB while the first batch paid the rate limit for less.
+constexpr unsigned kHugeShift = 21;  // 2 MiB
+
 size_t batchEnd(const std::vector<uint64_t>& pages, size_t first, size_t batch_pages) {
   size_t end = std::min(pages.size(), first + batch_pages);
   while (end < pages.size() && end > first &&
-         pages[end] >> PingPongTracker::kChunkShift ==
-             pages[end - 1] >> PingPongTracker::kChunkShift)
+         pages[end] >> kHugeShift == pages[end - 1] >> kHugeShift)
     ++end;
   return end;
 }
@@ -281,7 +282,7 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
   recheckUnmoved(request, batch_pointers, landed);
   std::map<std::pair<int, int>, uint64_t> moved;
   now = Clock::now();
-  // Ping-pong is tracked per 2 MiB chunk; every page of a reversed chunk counts.
+  // Ping-pong is tracked per page (PingPongTracker::kChunkShift).
   uint64_t chunk = ~0ULL, chunk_pages = 0;
   auto closeChunk = [&] {
     if (chunk_pages > 0 && pingpong_.recordMove(request.pid, chunk << PingPongTracker::kChunkShift,

@@ -36,7 +36,7 @@ struct EngineOptions {
   uint64_t min_free_bytes = 64ULL << 20;
   double min_free_fraction = 0.02;
   std::chrono::steady_clock::duration pingpong_window = std::chrono::seconds(60);
-  size_t pingpong_max_entries = 1 << 20;
+  size_t pingpong_max_entries = 1 << 18;  // pages moved within the window
 };
 
 struct MoveRequest {

@@ -1,6 +1,9 @@
-// Remembers where each 2 MiB chunk of a process was last moved, so that a
-// chunk sent back and forth within a window is counted and then held back
-// with exponential back-off. Memory is bounded by max_entries.
+// Remembers where each page of a process was last moved (a transparent huge
+// page by its head), so that a page sent back and forth within a window is
+// counted and then held back with exponential back-off. Per page, not per
+// 2 MiB: a policy moving scattered 4 KiB pages would otherwise see every
+// chunk "reversed" by some neighbour and block everything. Memory is bounded
+// by max_entries.
 #pragma once
 
 #include <sys/types.h>
@@ -15,7 +18,7 @@ namespace tierd::migrate {
 class PingPongTracker {
  public:
   using Clock = std::chrono::steady_clock;
-  static constexpr unsigned kChunkShift = 21;  // 2 MiB
+  static constexpr unsigned kChunkShift = 12;  // the unit tracked: one 4 KiB page
 
   PingPongTracker(Clock::duration window, size_t max_entries);
 

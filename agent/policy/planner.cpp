@@ -31,7 +31,8 @@ std::vector<migrate::Range> coalesce(std::vector<hotness::PageRef> refs, unsigne
 }
 
 std::vector<migrate::MoveRequest> requests(const std::vector<hotness::PageRef>& refs, int node,
-                                           unsigned page_shift, uint64_t& pages) {
+                                           unsigned page_shift, uint64_t max_pages,
+                                           uint64_t& pages) {
   std::map<pid_t, std::vector<hotness::PageRef>> by_pid;
   for (const auto& r : refs) {
     by_pid[r.pid].push_back(r);
@@ -40,12 +41,21 @@ std::vector<migrate::MoveRequest> requests(const std::vector<hotness::PageRef>& 
   std::vector<migrate::MoveRequest> out;
   if (node < 0) return out;
   for (auto& [pid, list] : by_pid) {
-    migrate::MoveRequest request;
-    request.pid = pid;
-    request.ranges = coalesce(std::move(list), page_shift);
-    request.target_node = node;
-    request.respect_backoff = true;
-    out.push_back(std::move(request));
+    // Keep the plan's order (hottest or coldest first) across the pieces.
+    for (size_t at = 0; at < list.size();) {
+      std::vector<hotness::PageRef> piece;
+      uint64_t in_piece = 0;
+      while (at < list.size() && (piece.empty() || in_piece + list[at].pages <= max_pages)) {
+        in_piece += list[at].pages;
+        piece.push_back(list[at++]);
+      }
+      migrate::MoveRequest request;
+      request.pid = pid;
+      request.ranges = coalesce(std::move(piece), page_shift);
+      request.target_node = node;
+      request.respect_backoff = true;
+      out.push_back(std::move(request));
+    }
   }
   return out;
 }
@@ -78,10 +88,13 @@ hotness::ClassifyInput classifyInput(const TierView& view, const RoomSettings& s
   return in;
 }
 
-MovePlan toMoveRequests(const hotness::Plan& plan, const TierView& view, unsigned page_shift) {
+MovePlan toMoveRequests(const hotness::Plan& plan, const TierView& view, unsigned page_shift,
+                        uint64_t max_pages) {
   MovePlan out;
-  out.demote = requests(plan.demote, roomiest(view.slower), page_shift, out.demote_pages);
-  out.promote = requests(plan.promote, roomiest(view.fast), page_shift, out.promote_pages);
+  out.demote =
+      requests(plan.demote, roomiest(view.slower), page_shift, max_pages, out.demote_pages);
+  out.promote =
+      requests(plan.promote, roomiest(view.fast), page_shift, max_pages, out.promote_pages);
   return out;
 }
 

@@ -50,7 +50,10 @@ struct MovePlan {
   std::vector<migrate::MoveRequest> promote;
   uint64_t demote_pages = 0, promote_pages = 0;
 };
-MovePlan toMoveRequests(const hotness::Plan& plan, const TierView& view, unsigned page_shift);
+// Requests hold at most `max_pages` pages each, so the caller can keep
+// sampling between them.
+MovePlan toMoveRequests(const hotness::Plan& plan, const TierView& view, unsigned page_shift,
+                        uint64_t max_pages = UINT64_MAX);
 
 // Which initiator a process belongs to: the one whose CPUs it may run on
 // (the first, by node id, holding any of its allowed CPUs).

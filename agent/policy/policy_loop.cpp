@@ -17,8 +17,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr unsigned kPageShift = 12;
 constexpr auto kTargetsEvery = std::chrono::seconds(1);
-constexpr auto kMaxPlanInterval = std::chrono::seconds(30);
+constexpr auto kMaxPlanInterval = std::chrono::seconds(8);
 constexpr auto kResidentEvery = std::chrono::seconds(30);
+constexpr uint64_t kPagesPerRequest = 2048;  // 8 MiB: 125 ms at 64 MiB/s
 
 double threadCpuSeconds() {
   timespec ts{};
@@ -109,9 +110,7 @@ void PolicyLoop::step(Clock::time_point now) {
     refreshTargets();
   }
   if (!sampler_started_) return;
-  batch_.clear();
-  if (auto ok = sampler_->poll(batch_); !ok) setError(ok.error().message());
-  feed(batch_, nanos(now));
+  sampleOnce(now);
   if (now < next_plan_) return;
   const double cpu0 = threadCpuSeconds();
   move_cpu_ = 0;
@@ -121,6 +120,15 @@ void PolicyLoop::step(Clock::time_point now) {
   adaptInterval(threadCpuSeconds() - cpu0 - move_cpu_,
                 std::chrono::duration<double>(plan_interval_).count());
   next_plan_ = Clock::now() + plan_interval_;
+}
+
+void PolicyLoop::sampleOnce(Clock::time_point now) {
+  batch_.clear();
+  const double cpu0 = threadCpuSeconds();
+  if (auto ok = sampler_->poll(batch_); !ok) setError(ok.error().message());
+  feed(batch_, nanos(now));
+  std::lock_guard lock(status_mutex_);
+  status_.cpu_sampling += threadCpuSeconds() - cpu0;
 }
 
 hotness::Config PolicyLoop::heatConfig(const TierView& view) const {
@@ -294,12 +302,20 @@ uint64_t PolicyLoop::pagesOnFast(Group& group) {
 }
 
 void PolicyLoop::plan(Group& group, uint64_t now_ns) {
+  double cpu = threadCpuSeconds();
+  const auto lap = [&](double PolicyStatus::*field) {
+    const double now_cpu = threadCpuSeconds();
+    std::lock_guard lock(status_mutex_);
+    status_.*field += now_cpu - cpu;
+    cpu = now_cpu;
+  };
   std::vector<hotness::PageRef> tracked = group.heat.snapshot(now_ns);
   placement_.retainOnly(tracked);
   // Hottest first: when the query budget runs out, what is left unknown is cold.
   std::sort(tracked.begin(), tracked.end(),
             [](const auto& a, const auto& b) { return a.heat > b.heat; });
   placement_.refresh(tracked, 1.0 / 16, settings_.placement_queries);
+  lap(&PolicyStatus::cpu_placement);
 
   RoomSettings room = env_.room();
   room.page_shift = kPageShift;
@@ -316,7 +332,9 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   hotness::ClassifyInput in = classifyInput(group.view, room, on_fast);
   in.benefit_margin = settings_.benefit_margin;
   in.cold_divisor = settings_.cold_divisor;
+  in.min_hot_fraction_of_max = settings_.min_hot_fraction;
   in.untracked_fast = sweepUntracked(group, now_ns);
+  lap(&PolicyStatus::cpu_sweep);
 
   const TierView& view = group.view;
   const auto onFast = [&](pid_t pid, uint64_t page) {
@@ -324,7 +342,8 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
     return node && view.isFast(*node);
   };
   const hotness::Plan plan = group.heat.classify(in, onFast, now_ns);
-  const MovePlan moves = toMoveRequests(plan, view, kPageShift);
+  const MovePlan moves = toMoveRequests(plan, view, kPageShift, kPagesPerRequest);
+  lap(&PolicyStatus::cpu_classify);
   {
     std::lock_guard lock(status_mutex_);
     status_.hot_threshold = plan.hot_threshold;
@@ -339,6 +358,7 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
     status_.hot_bytes_by_label = plan.hot_bytes_by_label;
   }
   const auto [promoted, demoted] = execute(moves);
+  lap(&PolicyStatus::cpu_moves);
   group.moved_since_read += static_cast<int64_t>(promoted) - static_cast<int64_t>(demoted);
   for (const auto* list : {&plan.promote, &plan.demote})
     for (const auto& ref : *list)
@@ -353,6 +373,7 @@ std::pair<uint64_t, uint64_t> PolicyLoop::execute(const MovePlan& moves) {
       request.dry_run = settings_.dry_run;
       request.cancelled = [this] { return stopping_.load(); };
       const migrate::MoveResult result = engine_.move(request);
+      sampleOnce(Clock::now());  // moves take seconds under the rate limit: keep draining
       uint64_t failed = 0;
       for (const auto& [reason, count] : result.failed)
         failed += count;

@@ -40,8 +40,9 @@ struct PolicySettings {
   std::chrono::milliseconds plan_interval{2000};
   double cpu_budget = 0.03;              // of one core: loop thread + sampler
   double low_watermark_fraction = 0.01;  // of the fast tier: demote cold pages below it
-  double benefit_margin = 1.25;
+  double benefit_margin = 2.0;
   double cold_divisor = 4.0;
+  double min_hot_fraction = 0.01;  // of the hottest page's heat
   double fast_half_life_s = 5.0;
   double slow_half_life_s = 20.0;
   double heat_map_fraction = 0.001;   // of the memory of all tiers
@@ -77,6 +78,9 @@ struct PolicyStatus {
   uint64_t heat_entries = 0, heat_bytes = 0, heat_max_entries = 0;
   uint64_t placement_queries = 0, swept_pages = 0;
   double cpu_seconds = 0;  // the loop thread, moves included
+  // Where the loop's CPU went: sampler poll + heat map, placement queries,
+  // sweep, classify, moves.
+  double cpu_sampling = 0, cpu_placement = 0, cpu_sweep = 0, cpu_classify = 0, cpu_moves = 0;
   double plan_interval_s = 0;
   std::map<pid_t, uint64_t> hot_bytes_by_pid;
   std::map<std::string, uint64_t> hot_bytes_by_label;
@@ -111,6 +115,7 @@ class PolicyLoop {
 
   void run();
   void refreshTargets();
+  void sampleOnce(std::chrono::steady_clock::time_point now);
   void feed(const sampling::SampleBatch& batch, uint64_t now_ns);
   void plan(Group& group, uint64_t now_ns);
   std::vector<hotness::PageRef> sweepUntracked(const Group& group, uint64_t now_ns);

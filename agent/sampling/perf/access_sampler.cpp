@@ -21,6 +21,7 @@ std::string hardwareName(const std::vector<EventSpec>& specs) {
 }
 
 constexpr uint64_t kMs = 1'000'000;
+constexpr size_t kHintFaultRingPages = 512;  // 2 MiB: ~40k fault records per CPU
 constexpr uint64_t kBurstWindow = 10 * kMs;
 constexpr uint64_t kBeforeWindow = 200 * kMs;
 constexpr uint64_t kMinPassGap = 300 * kMs;
@@ -142,7 +143,7 @@ tier::Result<void> PerfAccessSampler::setTargets(const std::vector<pid_t>& pids)
     if (per_pid_.contains(pid)) continue;
     SamplerOptions o{.events = {pageFaultEvent(1)},
                      .target = Target::process(pid),
-                     .ring_pages = options_.ring_pages};
+                     .ring_pages = std::max<size_t>(options_.ring_pages, kHintFaultRingPages)};
     auto sampler = PerfSampler::open(std::move(o), *sys_, *proc_);
     if (!sampler) {
       // Gone already: nothing to watch. Anything else is worth saying.
@@ -257,6 +258,12 @@ void PerfAccessSampler::applyBudget() {
     cost = std::max(cost, s.cpu_seconds / static_cast<double>(s.samples));
   const auto all = samplers();
   if (all.empty()) return;
+  // Hint faults come in bursts (a pass unmaps up to 256 MB at once) and
+  // their rate is bounded by the kernel's scan rate, not by the workload: a
+  // period chasing the burst rate would sample whole passes at 1 in 10^5 and
+  // miss the passes that follow. Their period stays put (1); the ring is
+  // sized to hold a pass.
+  if (name_ == "hint_faults") return;
   const double budget = std::max(100.0, options_.cpu_budget / cost);
   // setBudget restarts the period controllers' windows: only on real change.
   if (last_budget_ > 0 && std::abs(budget - last_budget_) < 0.1 * last_budget_) return;

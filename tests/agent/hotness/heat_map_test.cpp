@@ -319,6 +319,22 @@ TEST(HeatMap, IndexStaysConsistentThroughEvictionAndForgetting) {
   EXPECT_LE(map.bytes(), 3000 * HeatMap::bytesPerEntry() + 4096);
 }
 
+TEST(HeatMap, APageFarCoolerThanTheHottestIsNotHotEvenWithRoom) {
+  HeatMap map;
+  map.addAccess(1, addr(1), 1000, 0);
+  map.addAccess(1, addr(2), 50, 0);
+  map.addAccess(1, addr(3), 5, 0);  // 0.5 % of the hottest
+  ClassifyInput in;
+  in.capacity_pages = 100;
+  in.fast_free_pages = 100;
+  in.min_hot_fraction_of_max = 0.01;
+  const Plan plan = map.classify(
+      in, [](pid_t, uint64_t) { return false; }, 0);
+  ASSERT_EQ(plan.promote.size(), 2u);
+  EXPECT_EQ(plan.promote[0].page, 1u);
+  EXPECT_EQ(plan.promote[1].page, 2u);
+}
+
 TEST(HeatMap, BudgetsCapTheLists) {
   HeatMap map;
   for (uint64_t p = 0; p < 100; ++p)
