@@ -145,7 +145,8 @@ case $policy in
     dir=$(mktemp -d)
     {
       printf '[agent]\nmode = "takeover"\ninterval_ms = 1000\n'
-      printf '[migration]\nrate_limit_mbps = %s\n' "$rate"
+      # Headroom as small as the kernel modes' (they keep only the zone watermarks).
+      printf '[migration]\nrate_limit_mbps = %s\nmin_free_mb = 8\nmin_free_percent = 0\n' "$rate"
       printf '[control]\nsocket = "%s/tierd.sock"\n[metrics]\nlisten = ""\n' "$dir"
       [[ -n "${TIERD_BENCH_NO_POLICY:-}" ]] || printf '[policy]\nenabled = true\nsampler = "auto"\n'
       printf '[[workloads]]\nname = "bench"\ncomm = "tiering_load"\n'
