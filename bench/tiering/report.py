@@ -180,7 +180,7 @@ def markdown(runs, rows, checks, args):
         "",
         f"- **Date:** {args.started or 'unknown'} (UTC)",
         f"- **Command:** `{args.command}` (on a fresh clone, `bench/tiering/run.sh` alone: it builds "
-        "into `build/` first)",
+        f"into `build/` first); source tree `{args.revision}`",
         f"- **Machine:** the lab's `far` preset (QEMU TCG, 2 vCPUs, Debian 6.12 guest kernel; node 0 "
         f"DRAM with the CPUs, node {any_run['run']['far_node']} CPU-less far memory) on a "
         f"{os.cpu_count()}-core {platform.machine()} host shared with other work. Both tiers run at the "
@@ -253,6 +253,16 @@ def markdown(runs, rows, checks, args):
     return "\n".join(lines) + "\n"
 
 
+def git_revision():
+    import subprocess
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, check=True, cwd=os.path.dirname(os.path.abspath(__file__))
+                              ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
@@ -260,7 +270,11 @@ def main():
     parser.add_argument("--png")
     parser.add_argument("--started", default="")
     parser.add_argument("--command", default="bench/tiering/run.sh")
+    parser.add_argument("--revision", default="",
+                        help="the source tree the binaries came from (default: git describe now)")
     args = parser.parse_args()
+    if not args.revision:
+        args.revision = git_revision()
 
     runs = {}
     for workload in WORKLOADS:

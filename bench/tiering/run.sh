@@ -47,6 +47,7 @@ done
 
 mkdir -p "$out"
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+revision=$(git describe --always --dirty 2>/dev/null || echo unknown)
 failed=0
 for workload in $workloads; do
   for policy in $policies; do
@@ -62,7 +63,7 @@ for workload in $workloads; do
   done
 done
 
-report_args=("$out" --started "$started" --command "$command_line")
+report_args=("$out" --started "$started" --command "$command_line" --revision "$revision")
 $docs && report_args+=(--markdown docs/tiering-eval.md --png docs/tiering-eval.png)
 $quick && report_args+=(--png "$out/tiering-eval.png")
 # Debian's python3 has matplotlib (python3-matplotlib); a pyenv python3 on PATH may not.
