@@ -53,7 +53,8 @@ std::optional<pid_t> targetOf(const Request& request) {
         if constexpr (std::is_same_v<T, PsRequest>)
           return r.pid;
         else if constexpr (std::is_same_v<T, MigrateRequest> || std::is_same_v<T, PinRequest> ||
-                           std::is_same_v<T, UnpinRequest>)
+                           std::is_same_v<T, UnpinRequest> || std::is_same_v<T, RegisterRequest> ||
+                           std::is_same_v<T, HintRequest>)
           return r.pid;
         else
           return std::nullopt;
@@ -117,7 +118,16 @@ tier::Result<void> authorize(const Caller& caller, const Request& request,
     if (caller.privileged) return {};  // the handler will meet the same error and report it
     return std::unexpected(identity.error());
   }
-  if (caller.privileged || identity->real_uid == caller.uid) return {};
+  if (caller.privileged) return {};
+  // A library speaks for its own process only: another process of the same
+  // user must not rewrite its registration or move its pages by hint.
+  bool own_process_only =
+      std::holds_alternative<RegisterRequest>(request) || std::holds_alternative<HintRequest>(request);
+  if (own_process_only && *target != caller.pid)
+    return tier::fail(EPERM, fmt::format("{} names process {}, but only process {} itself (or root "
+                                         "or CAP_SYS_NICE) may send it",
+                                         requestName(request), *target, *target));
+  if (identity->real_uid == caller.uid) return {};
   return tier::fail(EPERM, fmt::format("process {} belongs to uid {}, not to you (uid {})", *target,
                                        identity->real_uid, caller.uid));
 }

@@ -5,6 +5,8 @@
 //   config-reload                             privileged callers
 //   ps with a pid, migrate, pin, unpin        privileged callers, or the
 //                                             owner of the target process
+//   register, hint                            privileged callers, or the target
+//                                             process itself (its own pid)
 //
 // Privileged means uid 0 or CAP_SYS_NICE in the caller's effective set; the
 // owner is the target's real uid (first field of "Uid:" in /proc/PID/status).

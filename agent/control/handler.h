@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stop_token>
+#include <string>
+#include <vector>
 
 #include "base/result.h"
 
@@ -57,6 +59,34 @@ struct UnpinRequest {
   AddressRange range;
 };
 
+// One tier of a libtier process's heap, as the library sees it.
+struct RegisteredTier {
+  int rank = 0;
+  std::vector<int> nodes;
+  uint64_t reserved_bytes = 0;
+};
+
+// libtier (the LD_PRELOAD shim) says once after start-up what its heap looks
+// like. The policy object is the library's own (ratio, threshold, rules): the
+// agent shows it, it does not interpret it.
+struct RegisterRequest {
+  pid_t pid = 0;
+  std::string program;  // the process's comm, as the library read it
+  std::string library;  // "libtier-preload"
+  Json policy = Json::object();
+  std::vector<RegisteredTier> tiers;
+};
+
+enum class Hint { kHot, kCold };
+
+// tier_hint(HOT/COLD): move the range's present pages up to the fastest tier
+// now (hot) or to the tier below it (cold).
+struct HintRequest {
+  pid_t pid = 0;
+  AddressRange range;
+  Hint hint = Hint::kHot;
+};
+
 // Result formats (the "result" object of a reply; tierctl renders them):
 //   status:  {"version":"0.1.0","uptime_seconds":N,"mode":"observe|coexist|takeover",
 //             "managed_processes":N,
@@ -67,7 +97,9 @@ struct UnpinRequest {
 //   migrate: {"pid":N,"target_node":N,"pages_requested":N,"pages_moved":N,
 //             "pages_already_there":N,"bytes_moved":N,"seconds":F,
 //             "failed":{"EBUSY":N,...},"pages_on_target_after":N,"pages_present_after":N}
-//   pin, unpin, config-show, config-reload: an object of the daemon's choosing ({} is fine).
+//   hint:    {"pid":N,"hint":"hot|cold","tier":N,"move":{<migrate's result>}}
+//   pin, unpin, register, config-show, config-reload: an object of the daemon's choosing
+//            ({} is fine).
 //
 // Every method may be called from several connection threads at once.
 class Handler {
@@ -78,6 +110,9 @@ class Handler {
   virtual tier::Result<Json> migrate(const Caller& caller, const MigrateRequest& request) = 0;
   virtual tier::Result<Json> pin(const Caller& caller, const PinRequest& request) = 0;
   virtual tier::Result<Json> unpin(const Caller& caller, const UnpinRequest& request) = 0;
+  virtual tier::Result<Json> registerProcess(const Caller& caller,
+                                             const RegisterRequest& request) = 0;
+  virtual tier::Result<Json> hint(const Caller& caller, const HintRequest& request) = 0;
   virtual tier::Result<Json> configShow(const Caller& caller) = 0;
   virtual tier::Result<Json> configReload(const Caller& caller) = 0;
 };

@@ -127,6 +127,99 @@ tier::Result<AddressRange> rangeField(const Json& object) {
   return out;
 }
 
+// A required string of 1..kMaxProgramChars bytes.
+tier::Result<std::string> nameField(const Json& object, std::string_view name) {
+  auto it = object.find(name);
+  if (it == object.end()) return invalid(fmt::format("missing field \"{}\"", name));
+  if (!it->is_string())
+    return invalid(fmt::format("field \"{}\" must be a string, not {}", name, describe(*it)));
+  const auto& text = it->get_ref<const std::string&>();
+  if (text.empty() || text.size() > kMaxProgramChars)
+    return invalid(fmt::format("field \"{}\" must have 1 to {} bytes, not {}", name,
+                               kMaxProgramChars, text.size()));
+  return text;
+}
+
+// One element of register's "tiers"; `name` is its path ("tiers[1]").
+tier::Result<RegisteredTier> registeredTierField(const Json& value, const std::string& name) {
+  if (!value.is_object())
+    return invalid(fmt::format(
+        "field \"{}\" must be an object {{\"rank\":N,\"nodes\":[N,...],\"reserved_bytes\":N}}, "
+        "not {}",
+        name, describe(value)));
+  for (const auto& [key, field] : value.items()) {
+    if (key != "rank" && key != "nodes" && key != "reserved_bytes")
+      return invalid(fmt::format("unknown field {} (expected rank, nodes and reserved_bytes)",
+                                 quotedName(name + "." + key)));
+  }
+  for (const char* key : {"rank", "nodes", "reserved_bytes"})
+    if (!value.contains(key)) return invalid(fmt::format("missing field \"{}.{}\"", name, key));
+  RegisteredTier tier;
+  auto rank = nodeField(value.at("rank"), name + ".rank");
+  if (!rank) return std::unexpected(rank.error());
+  tier.rank = *rank;
+  const Json& nodes = value.at("nodes");
+  if (!nodes.is_array())
+    return invalid(
+        fmt::format("field \"{}.nodes\" must be an array of node ids, not {}", name,
+                    describe(nodes)));
+  if (nodes.size() > static_cast<size_t>(kMaxNodeId) + 1)
+    return invalid(fmt::format("field \"{}.nodes\" has {} entries; at most {}", name,
+                               nodes.size(), kMaxNodeId + 1));
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto node = nodeField(nodes[i], fmt::format("{}.nodes[{}]", name, i));
+    if (!node) return std::unexpected(node.error());
+    tier.nodes.push_back(*node);
+  }
+  auto reserved = addressField(value.at("reserved_bytes"), name + ".reserved_bytes");
+  if (!reserved) return std::unexpected(reserved.error());
+  tier.reserved_bytes = *reserved;
+  return tier;
+}
+
+tier::Result<RegisterRequest> registerArguments(pid_t pid, const Json& object) {
+  RegisterRequest out;
+  out.pid = pid;
+  auto program = nameField(object, "program");
+  if (!program) return std::unexpected(program.error());
+  out.program = std::move(*program);
+  auto library = nameField(object, "library");
+  if (!library) return std::unexpected(library.error());
+  out.library = std::move(*library);
+  if (auto policy = object.find("policy"); policy != object.end()) {
+    if (!policy->is_object())
+      return invalid(
+          fmt::format("field \"policy\" must be an object, not {}", describe(*policy)));
+    out.policy = *policy;
+  }
+  auto tiers = object.find("tiers");
+  if (tiers == object.end()) return invalid("missing field \"tiers\"");
+  if (!tiers->is_array())
+    return invalid(fmt::format("field \"tiers\" must be an array, not {}", describe(*tiers)));
+  if (tiers->size() > kMaxRegisteredTiers)
+    return invalid(fmt::format("field \"tiers\" has {} entries; at most {}", tiers->size(),
+                               kMaxRegisteredTiers));
+  for (size_t i = 0; i < tiers->size(); ++i) {
+    auto tier = registeredTierField((*tiers)[i], fmt::format("tiers[{}]", i));
+    if (!tier) return std::unexpected(tier.error());
+    out.tiers.push_back(std::move(*tier));
+  }
+  return out;
+}
+
+tier::Result<Hint> hintField(const Json& object) {
+  auto it = object.find("hint");
+  if (it == object.end()) return invalid("missing field \"hint\"");
+  if (it->is_string()) {
+    if (*it == "hot") return Hint::kHot;
+    if (*it == "cold") return Hint::kCold;
+    return invalid(fmt::format("field \"hint\" must be \"hot\" or \"cold\", not {}",
+                               quotedName(it->get<std::string>())));
+  }
+  return invalid(
+      fmt::format("field \"hint\" must be \"hot\" or \"cold\", not {}", describe(*it)));
+}
+
 struct RequestKind {
   std::string_view name;
   std::vector<std::string_view> fields;  // besides "version" and "request"
@@ -142,6 +235,8 @@ const std::array<RequestKind, std::variant_size_v<Request>>& requestKinds() {
       {"unpin", {"pid", "range"}},
       {"config-show", {}},
       {"config-reload", {}},
+      {"register", {"pid", "program", "library", "policy", "tiers"}},
+      {"hint", {"pid", "range", "hint"}},
   }};
   return kinds;
 }
@@ -212,6 +307,11 @@ tier::Result<Request> parseArguments(std::string_view name, const Json& object) 
   }
   auto pid = pidField(object);
   if (!pid) return std::unexpected(pid.error());
+  if (name == "register") {
+    auto registration = registerArguments(*pid, object);
+    if (!registration) return std::unexpected(registration.error());
+    return std::move(*registration);
+  }
   if (name == "migrate") {
     MigrateRequest migrate;
     migrate.pid = *pid;
@@ -239,6 +339,11 @@ tier::Result<Request> parseArguments(std::string_view name, const Json& object) 
     auto tier_rank = nodeField(*tier_field, "tier");
     if (!tier_rank) return std::unexpected(tier_rank.error());
     return PinRequest{.pid = *pid, .range = *range, .tier = *tier_rank};
+  }
+  if (name == "hint") {
+    auto hint = hintField(object);
+    if (!hint) return std::unexpected(hint.error());
+    return HintRequest{.pid = *pid, .range = *range, .hint = *hint};
   }
   return UnpinRequest{.pid = *pid, .range = *range};
 }
@@ -294,6 +399,16 @@ Json rangeToJson(const AddressRange& range) {
 
 }  // namespace
 
+std::string_view hintName(Hint hint) { return hint == Hint::kHot ? "hot" : "cold"; }
+
+Json registeredTiersToJson(const std::vector<RegisteredTier>& tiers) {
+  Json out = Json::array();
+  for (const auto& tier : tiers)
+    out.push_back(
+        Json{{"rank", tier.rank}, {"nodes", tier.nodes}, {"reserved_bytes", tier.reserved_bytes}});
+  return out;
+}
+
 std::string_view requestName(const Request& request) {
   return requestKinds()[request.index()].name;
 }
@@ -325,6 +440,16 @@ Json requestToJson(const Request& request) {
         } else if constexpr (std::is_same_v<T, UnpinRequest>) {
           json["pid"] = r.pid;
           json["range"] = rangeToJson(r.range);
+        } else if constexpr (std::is_same_v<T, RegisterRequest>) {
+          json["pid"] = r.pid;
+          json["program"] = r.program;
+          json["library"] = r.library;
+          json["policy"] = r.policy;
+          json["tiers"] = registeredTiersToJson(r.tiers);
+        } else if constexpr (std::is_same_v<T, HintRequest>) {
+          json["pid"] = r.pid;
+          json["range"] = rangeToJson(r.range);
+          json["hint"] = hintName(r.hint);
         }
       },
       request);

@@ -11,6 +11,9 @@
 //               (exactly one of to_node / to_tier)
 //     pin       {"pid":N,"range":{"start":N,"end":N},"tier":N}
 //     unpin     {"pid":N,"range":{"start":N,"end":N}}
+//     register  {"pid":N,"program":"comm","library":"libtier-preload","policy":{...},
+//                "tiers":[{"rank":N,"nodes":[N,...],"reserved_bytes":N},...]}
+//     hint      {"pid":N,"range":{"start":N,"end":N},"hint":"hot"|"cold"}
 //   reply:   {"ok":true,"result":{...}}
 //            {"ok":false,"error":{"code":"EPERM","errno":1,"message":"..."}}
 //
@@ -23,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "base/result.h"
 #include "control/handler.h"
@@ -40,12 +44,21 @@ struct StatusRequest {};
 struct ConfigShowRequest {};
 struct ConfigReloadRequest {};
 
+inline constexpr size_t kMaxProgramChars = 256;   // register's "program" and "library"
+inline constexpr size_t kMaxRegisteredTiers = 64;  // register's "tiers"
+
 using Request = std::variant<StatusRequest, PsRequest, MigrateRequest, PinRequest, UnpinRequest,
-                             ConfigShowRequest, ConfigReloadRequest>;
+                             ConfigShowRequest, ConfigReloadRequest, RegisterRequest, HintRequest>;
 
 // The wire name: "status", "ps", "migrate", "pin", "unpin", "config-show",
-// "config-reload".
+// "config-reload", "register", "hint".
 std::string_view requestName(const Request& request);
+
+// "hot" or "cold".
+std::string_view hintName(Hint hint);
+
+// register's "tiers" as sent on the wire.
+Json registeredTiersToJson(const std::vector<RegisteredTier>& tiers);
 
 // Parses one request line (a trailing '\n' is allowed). Errors are EINVAL
 // (EMSGSIZE for a line over kMaxRequestBytes) and name the offending field.

@@ -359,6 +359,10 @@ tier::Result<Json> Server::handle(const Caller& caller, const Request& request) 
             return handler_.pin(caller, r);
           else if constexpr (std::is_same_v<T, UnpinRequest>)
             return handler_.unpin(caller, r);
+          else if constexpr (std::is_same_v<T, RegisterRequest>)
+            return handler_.registerProcess(caller, r);
+          else if constexpr (std::is_same_v<T, HintRequest>)
+            return handler_.hint(caller, r);
           else if constexpr (std::is_same_v<T, ConfigShowRequest>)
             return handler_.configShow(caller);
           else

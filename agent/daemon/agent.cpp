@@ -257,6 +257,7 @@ void Agent::tick() {
     std::unique_lock state(state_mutex_);
     std::erase_if(pins_, [&](const Pin& pin) { return pin.key == key; });
   }
+  dropExitedLibtier();
   if (ticks_ % kPinEnforceTicks == 0) enforcePins();
   publishMetrics();
   publishKernelTieringMetrics();
@@ -427,7 +428,8 @@ std::map<int, uint64_t> Agent::residentBytesByNode(pid_t pid) const {
   return bytes;
 }
 
-tier::Result<Json> Agent::status(const control::Caller&) {
+tier::Result<Json> Agent::status(const control::Caller& caller) {
+  Json libtier = libtierJson(caller);  // before state_mutex_: visibleTo reads /proc only
   auto stats = engine_->stats();
   std::shared_lock lock(state_mutex_);
   Json out;
@@ -489,6 +491,7 @@ tier::Result<Json> Agent::status(const control::Caller&) {
   }
   out["nodes"] = nodes;
   out["pins"] = pins_.size();
+  out["libtier"] = std::move(libtier);
   if (server_) {
     Json requests = Json::object();
     for (const auto& [name, outcomes] : server_->stats().requests)

@@ -72,6 +72,10 @@ class Agent : public control::Handler {
                                   const control::PinRequest& request) override;
   tier::Result<control::Json> unpin(const control::Caller& caller,
                                     const control::UnpinRequest& request) override;
+  tier::Result<control::Json> registerProcess(const control::Caller& caller,
+                                              const control::RegisterRequest& request) override;
+  tier::Result<control::Json> hint(const control::Caller& caller,
+                                   const control::HintRequest& request) override;
   tier::Result<control::Json> configShow(const control::Caller& caller) override;
   tier::Result<control::Json> configReload(const control::Caller& caller) override;
 
@@ -81,6 +85,14 @@ class Agent : public control::Handler {
     control::AddressRange range;
     int tier = 0;
     int node = -1;
+  };
+
+  // A process under libtier's shim, from its register request (libtier_wiring.cpp).
+  struct LibtierProcess {
+    workloads::ProcessKey key;
+    std::string program, library;
+    control::Json policy;
+    std::vector<control::RegisteredTier> tiers;
   };
 
   Agent(AgentOptions options, config::AgentConfig config, tier::FsRoot sys, tier::FsRoot proc);
@@ -114,6 +126,9 @@ class Agent : public control::Handler {
   control::Json policyJson() const;
   void publishPolicyMetrics();
   void logPolicySummary() const;
+  // libtier registrations (libtier_wiring.cpp).
+  void dropExitedLibtier();
+  control::Json libtierJson(const control::Caller& caller) const;
 
   AgentOptions options_;
   tier::FsRoot sys_, proc_;
@@ -124,6 +139,8 @@ class Agent : public control::Handler {
   tier::Topology topology_;
   OtherManagers others_;
   std::vector<Pin> pins_;
+  mutable std::mutex libtier_mutex_;  // libtier_; taken alone, never with another lock held
+  std::vector<LibtierProcess> libtier_;
 
   mutable std::mutex watcher_mutex_;
   workloads::ProcessWatcher watcher_;

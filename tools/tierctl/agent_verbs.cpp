@@ -101,6 +101,34 @@ std::string rangeText(const AddressRange& range) {
 
 // ---- text views -------------------------------------------------------------
 
+// One line per process under libtier: "libtier: 4242 python3, policy fast:1,far:3,
+// tiers 0 [0] 32.0 MiB reserved, 1 [2] 0 B reserved".
+std::string libtierText(const Json& processes) {
+  if (!processes.is_array() || processes.empty()) return "";
+  std::string out;
+  for (const auto& process : processes) {
+    std::vector<std::string> tiers;
+    const Json list = process.is_object() ? process.value("tiers", Json::array()) : Json();
+    if (list.is_array())
+      for (const auto& tier : list) {
+        std::vector<int> nodes;
+        if (tier.is_object() && tier.contains("nodes") && tier["nodes"].is_array())
+          for (const auto& node : tier["nodes"])
+            if (node.is_number_integer()) nodes.push_back(node.get<int>());
+        tiers.push_back(fmt::format("{} [{}] {} reserved", u64(tier, "rank"),
+                                    fmt::join(nodes, ","), shortSize(u64(tier, "reserved_bytes"))));
+      }
+    std::string policy = "none";
+    if (process.is_object() && process.contains("policy") && process["policy"].is_object() &&
+        !process["policy"].empty())
+      policy = process["policy"].dump(-1, ' ', false, Json::error_handler_t::replace);
+    out += fmt::format("libtier: {} {}, policy {}, tiers {}\n", u64(process, "pid"),
+                       text(process, "program", "?"), policy,
+                       tiers.empty() ? "none" : fmt::format("{}", fmt::join(tiers, "; ")));
+  }
+  return out;
+}
+
 std::string statusText(const Json& result) {
   std::string out = fmt::format("tierd {}: up {}, mode {}\n", text(result, "version"),
                                 duration(u64(result, "uptime_seconds")), text(result, "mode"));
@@ -120,6 +148,7 @@ std::string statusText(const Json& result) {
   }
   out += fmt::format("other managers: {}\n",
                      managers.empty() ? "none" : fmt::format("{}", fmt::join(managers, ", ")));
+  out += libtierText(result.is_object() ? result.value("libtier", Json::array()) : Json());
   return out;
 }
 

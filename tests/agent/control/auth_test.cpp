@@ -110,6 +110,30 @@ TEST_F(Auth, OtherUsersProcessesAreEpermNamingPidAndUids) {
   EXPECT_EQ(root_owned.error().context, "process 1 belongs to uid 0, not to you (uid 1000)");
 }
 
+TEST_F(Auth, RegisterAndHintOnlyForTheCallersOwnProcess) {
+  AddressRange range{0x1000, 0x2000};
+  Caller process_300 = caller(300, 1000);
+  EXPECT_TRUE(authorize(process_300, RegisterRequest{.pid = 300}, *proc_));
+  EXPECT_TRUE(authorize(process_300, HintRequest{.pid = 300, .range = range}, *proc_));
+  // 100 is the same user as 300's owner, but not process 300.
+  Caller other = caller(100, 1000);
+  for (const Request& request : {Request{RegisterRequest{.pid = 300}},
+                                 Request{HintRequest{.pid = 300, .range = range}},
+                                 Request{HintRequest{.pid = 200, .range = range}}}) {
+    auto denied = authorize(other, request, *proc_);
+    ASSERT_FALSE(denied.has_value()) << requestName(request);
+    EXPECT_EQ(denied.error().errnum, EPERM);
+    EXPECT_NE(denied.error().context.find(std::string(requestName(request)) + " names process "),
+              std::string::npos)
+        << denied.error().context;
+  }
+  EXPECT_TRUE(authorize(caller(101, 1000), HintRequest{.pid = 200, .range = range}, *proc_));
+  EXPECT_TRUE(authorize(caller(7, 0), RegisterRequest{.pid = 200}, *proc_));
+  auto gone = authorize(process_300, HintRequest{.pid = 4242, .range = range}, *proc_);
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().errnum, ESRCH);
+}
+
 TEST_F(Auth, PrivilegedCallersMayTouchAnyProcess) {
   EXPECT_TRUE(authorize(caller(101, 1000), MigrateRequest{.pid = 200, .to_node = 1}, *proc_));
   EXPECT_TRUE(authorize(caller(7, 0), MigrateRequest{.pid = 1, .to_node = 1}, *proc_));

@@ -95,6 +95,19 @@ class FakeHandler : public Handler {
            {{"pid", request.pid}, {"range", {request.range.start, request.range.end}}});
     return Json::object();
   }
+  tier::Result<Json> registerProcess(const Caller& caller,
+                                     const RegisterRequest& request) override {
+    record("register", caller,
+           {{"pid", request.pid}, {"program", request.program}, {"tiers", request.tiers.size()}});
+    return Json::object();
+  }
+  tier::Result<Json> hint(const Caller& caller, const HintRequest& request) override {
+    record("hint", caller,
+           {{"pid", request.pid},
+            {"range", {request.range.start, request.range.end}},
+            {"hint", request.hint == Hint::kHot ? "hot" : "cold"}});
+    return Json{{"pid", request.pid}, {"tier", request.hint == Hint::kHot ? 0 : 1}};
+  }
   tier::Result<Json> configShow(const Caller& caller) override {
     record("config-show", caller, Json::object());
     return Json{{"interval_ms", 1000}, {"mode", "coexist"}};

@@ -55,6 +55,49 @@ TEST(Protocol, ParsesEveryRequestWithItsArguments) {
   EXPECT_EQ(unpin.range.end, 2u);
 }
 
+// The shim's line (libtier/preload/agent_link.cpp formatRegistration), as sent.
+constexpr const char* kShimRegistration =
+    R"({"version":1,"request":"register","pid":4242,"program":"python3",)"
+    R"("library":"libtier-preload","policy":{"ratio":[{"tier":"fast","weight":1},)"
+    R"({"tier":"far","weight":3}],"threshold":null,"rules":[{"low":0,"high":4096,)"
+    R"("target":"fast"}]},"tiers":[{"rank":0,"nodes":[0],"reserved_bytes":33554432},)"
+    R"({"rank":1,"nodes":[1,3],"reserved_bytes":0}]})"
+    "\n";
+
+TEST(Protocol, ParsesTheShimsRegistration) {
+  auto registration = std::get<RegisterRequest>(parsed(kShimRegistration));
+  EXPECT_EQ(registration.pid, 4242);
+  EXPECT_EQ(registration.program, "python3");
+  EXPECT_EQ(registration.library, "libtier-preload");
+  EXPECT_EQ(registration.policy["ratio"][1]["weight"], 3);
+  EXPECT_TRUE(registration.policy["threshold"].is_null());
+  ASSERT_EQ(registration.tiers.size(), 2u);
+  EXPECT_EQ(registration.tiers[0].rank, 0);
+  EXPECT_EQ(registration.tiers[0].nodes, std::vector<int>{0});
+  EXPECT_EQ(registration.tiers[0].reserved_bytes, 33554432u);
+  EXPECT_EQ(registration.tiers[1].rank, 1);
+  EXPECT_EQ(registration.tiers[1].nodes, (std::vector<int>{1, 3}));
+  EXPECT_EQ(registration.tiers[1].reserved_bytes, 0u);
+
+  auto bare = std::get<RegisterRequest>(parsed(
+      R"({"version":1,"request":"register","pid":1,"program":"a","library":"b","tiers":[]})"));
+  EXPECT_TRUE(bare.policy.is_object());
+  EXPECT_TRUE(bare.policy.empty());
+  EXPECT_TRUE(bare.tiers.empty());
+}
+
+TEST(Protocol, ParsesHotAndColdHints) {
+  auto hot = std::get<HintRequest>(parsed(
+      R"({"version":1,"request":"hint","pid":9,"range":{"start":4096,"end":12288},"hint":"hot"})"));
+  EXPECT_EQ(hot.pid, 9);
+  EXPECT_EQ(hot.range.start, 4096u);
+  EXPECT_EQ(hot.range.end, 12288u);
+  EXPECT_EQ(hot.hint, Hint::kHot);
+  auto cold = std::get<HintRequest>(parsed(
+      R"({"version":1,"request":"hint","pid":9,"range":{"start":0,"end":1},"hint":"cold"})"));
+  EXPECT_EQ(cold.hint, Hint::kCold);
+}
+
 TEST(Protocol, AcceptsTheLineTerminatorAndWhitespace) {
   parsed("{\"version\":1,\"request\":\"status\"}\n");
   parsed("  { \"version\" : 1 , \"request\" : \"status\" }\r\n");
@@ -69,6 +112,14 @@ TEST(Protocol, RequestsRoundTripThroughJson) {
       MigrateRequest{.pid = 5, .to_tier = 1},
       PinRequest{.pid = 6, .range = {0x7f0000000000, 0x7f0000200000}, .tier = 2},
       UnpinRequest{.pid = 6, .range = {1, UINT64_MAX}},
+      RegisterRequest{.pid = 7,
+                      .program = "llama-server",
+                      .library = "libtier-preload",
+                      .policy = Json{{"threshold", 65536}},
+                      .tiers = {{.rank = 0, .nodes = {0, 1}, .reserved_bytes = 1 << 20},
+                                {.rank = 1, .nodes = {2}, .reserved_bytes = 0}}},
+      HintRequest{.pid = 8, .range = {0x1000, 0x3000}, .hint = Hint::kHot},
+      HintRequest{.pid = 8, .range = {0x1000, 0x3000}, .hint = Hint::kCold},
       ConfigShowRequest{},
       ConfigReloadRequest{},
   };
@@ -91,6 +142,8 @@ TEST(Protocol, RequestNamesAreTheWireNames) {
   EXPECT_EQ(requestName(UnpinRequest{}), "unpin");
   EXPECT_EQ(requestName(ConfigShowRequest{}), "config-show");
   EXPECT_EQ(requestName(ConfigReloadRequest{}), "config-reload");
+  EXPECT_EQ(requestName(RegisterRequest{}), "register");
+  EXPECT_EQ(requestName(HintRequest{}), "hint");
 }
 
 struct Rejection {
@@ -185,7 +238,62 @@ INSTANTIATE_TEST_SUITE_P(
                   {"missing field \"tier\""}},
         Rejection{"{" V R"("request":"pin","pid":1,"range":{"start":1,"end":2},"tier":true})",
                   {"\"tier\"", "boolean"}},
-        Rejection{"{" V R"("request":"unpin","pid":1})", {"missing field \"range\""}}));
+        Rejection{"{" V R"("request":"unpin","pid":1})", {"missing field \"range\""}},
+        Rejection{"{" V R"("request":"register","program":"a","library":"b","tiers":[]})",
+                  {"missing field \"pid\""}},
+        Rejection{"{" V R"("request":"register","pid":1,"library":"b","tiers":[]})",
+                  {"missing field \"program\""}},
+        Rejection{"{" V R"("request":"register","pid":1,"program":"","library":"b","tiers":[]})",
+                  {"\"program\"", "1 to 256 bytes", "not 0"}},
+        Rejection{"{" V R"("request":"register","pid":1,"program":7,"library":"b","tiers":[]})",
+                  {"\"program\"", "string", "7"}},
+        Rejection{"{" V R"("request":"register","pid":1,"program":"a","tiers":[]})",
+                  {"missing field \"library\""}},
+        Rejection{"{" V R"("request":"register","pid":1,"program":"a","library":"b"})",
+                  {"missing field \"tiers\""}},
+        Rejection{"{" V
+                  R"("request":"register","pid":1,"program":"a","library":"b","tiers":{}})",
+                  {"\"tiers\"", "array", "object"}},
+        Rejection{"{" V
+                  R"("request":"register","pid":1,"program":"a","library":"b","policy":[],"tiers":[]})",
+                  {"\"policy\"", "object", "array"}},
+        Rejection{"{" V
+                  R"("request":"register","pid":1,"program":"a","library":"b","tiers":[7]})",
+                  {"\"tiers[0]\"", "object", "7"}},
+        Rejection{"{" V
+                  R"("request":"register","pid":1,"program":"a","library":"b","tiers":[{"rank":0,"nodes":[0]}]})",
+                  {"missing field \"tiers[0].reserved_bytes\""}},
+        Rejection{
+            "{" V
+            R"("request":"register","pid":1,"program":"a","library":"b","tiers":[{"rank":0,"nodes":[0],"reserved_bytes":0,"speed":9}]})",
+            {"unknown field \"tiers[0].speed\""}},
+        Rejection{
+            "{" V
+            R"("request":"register","pid":1,"program":"a","library":"b","tiers":[{"rank":0,"nodes":[0],"reserved_bytes":0},{"rank":1,"nodes":[2,-1],"reserved_bytes":0}]})",
+            {"\"tiers[1].nodes[1]\"", "not -1"}},
+        Rejection{
+            "{" V
+            R"("request":"register","pid":1,"program":"a","library":"b","tiers":[{"rank":0,"nodes":3,"reserved_bytes":0}]})",
+            {"\"tiers[0].nodes\"", "array", "3"}},
+        Rejection{
+            "{" V
+            R"("request":"register","pid":1,"program":"a","library":"b","tiers":[{"rank":0,"nodes":[0],"reserved_bytes":-4}]})",
+            {"\"tiers[0].reserved_bytes\"", "non-negative"}},
+        Rejection{"{" V
+                  R"("request":"register","pid":1,"program":"a","library":"b","tiers":[],"tier":1})",
+                  {"unknown field \"tier\"", "\"register\""}},
+        Rejection{"{" V R"("request":"hint","pid":1,"hint":"hot"})", {"missing field \"range\""}},
+        Rejection{"{" V R"("request":"hint","pid":1,"range":{"start":1,"end":2}})",
+                  {"missing field \"hint\""}},
+        Rejection{"{" V R"("request":"hint","pid":1,"range":{"start":1,"end":2},"hint":"warm"})",
+                  {"\"hint\"", "\"hot\" or \"cold\"", "\"warm\""}},
+        Rejection{"{" V R"("request":"hint","pid":1,"range":{"start":1,"end":2},"hint":1})",
+                  {"\"hint\"", "\"hot\" or \"cold\"", "1"}},
+        Rejection{"{" V R"("request":"hint","range":{"start":1,"end":2},"hint":"hot"})",
+                  {"missing field \"pid\""}},
+        Rejection{"{" V
+                  R"("request":"hint","pid":1,"range":{"start":2,"end":1},"hint":"cold"})",
+                  {"\"range\"", "below"}}));
 #undef V
 
 TEST(Protocol, LongFieldNamesAreShortenedInMessages) {

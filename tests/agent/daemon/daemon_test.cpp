@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <numa.h>
 #include <numaif.h>
+#include <grp.h>
+#include <sys/wait.h>
 
 #include <fmt/format.h>
 
@@ -296,6 +298,136 @@ TEST_F(DaemonLab, ObserveModeMovesNothing) {
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("observe mode"), std::string::npos) << result.err;
   EXPECT_GT(shareOn(workload, far_), 0.99);
+}
+
+// --- libtier cooperation: register and hint -----------------------------------
+
+// `line` sent on the agent's socket by a child running as uid/gid 65534.
+std::string rawRequestAsNobody(const std::string& socket_path, const std::string& line) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(fds[0]);
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+        ::setresuid(65534, 65534, 65534) != 0)
+      ::_exit(2);
+    std::string reply = rawRequest(socket_path, line);
+    (void)!::write(fds[1], reply.data(), reply.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string reply;
+  char chunk[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], chunk, sizeof chunk)) > 0) reply.append(chunk, static_cast<size_t>(n));
+  ::close(fds[0]);
+  ::waitpid(child, nullptr, 0);
+  return reply;
+}
+
+std::string hintLine(pid_t pid, uint64_t start, uint64_t end, const char* hint) {
+  return fmt::format(
+      R"({{"version":1,"request":"hint","pid":{},"range":{{"start":{},"end":{}}},"hint":"{}"}})"
+      "\n",
+      pid, start, end, hint);
+}
+
+// The "libtier" entries of `tierctl status -j` whose pid is `pid`.
+json libtierEntry(const Agent& agent, pid_t pid) {
+  auto status = agent.tierctlJson({"status"});
+  for (const auto& entry : status.value("libtier", json::array()))
+    if (entry.value("pid", 0) == pid) return entry;
+  return json();
+}
+
+TEST(Daemon, AProgramUnderTheShimRegistersAndIsDroppedWhenItExits) {
+  Agent agent;
+  // env execs sleep in the same process: the shim loads into sleep, which registers itself.
+  Child program({"/usr/bin/env", std::string("LD_PRELOAD=") + PRELOAD_PATH, "LIBTIER_AGENT=1",
+                 "LIBTIER_TIERD_SOCKET=" + agent.socket(), "LIBTIER_RATIO=fast:1,far:3",
+                 "/bin/sleep", "60"});
+  ASSERT_GT(program.pid(), 0);
+  json entry;
+  for (int i = 0; i < 100 && entry.is_null(); ++i) {
+    std::this_thread::sleep_for(100ms);
+    entry = libtierEntry(agent, program.pid());
+  }
+  ASSERT_FALSE(entry.is_null()) << agent.tierctlJson({"status"}).dump() << "\n" << agent.log();
+  EXPECT_EQ(entry["program"], "sleep") << entry.dump();
+  EXPECT_EQ(entry["library"], "libtier-preload");
+  ASSERT_FALSE(entry["tiers"].empty()) << entry.dump();
+  EXPECT_EQ(entry["tiers"][0]["rank"], 0);
+  EXPECT_FALSE(entry["tiers"][0]["nodes"].empty()) << entry.dump();
+  EXPECT_EQ(entry["policy"]["ratio"].size(), 2u) << entry.dump();
+  auto text = agent.tierctl({"status"});
+  EXPECT_NE(text.out.find(fmt::format("libtier: {} sleep, policy ", program.pid())),
+            std::string::npos)
+      << text.out;
+
+  program.signal(SIGKILL);
+  program.wait();
+  for (int i = 0; i < 100 && !entry.is_null(); ++i) {
+    std::this_thread::sleep_for(100ms);
+    entry = libtierEntry(agent, program.pid());
+  }
+  EXPECT_TRUE(entry.is_null()) << "the registration outlived its process: " << entry.dump();
+}
+
+TEST(Daemon, RegisterAndHintAreRefusedForAnotherProcess) {
+  Agent agent;
+  Workload roots(0, 4, false);
+  ASSERT_TRUE(roots.ready());
+  auto hint = rawRequestAsNobody(agent.socket(),
+                                 hintLine(roots.child.pid(), roots.start, roots.end, "hot"));
+  EXPECT_NE(hint.find("\"code\":\"EPERM\""), std::string::npos) << hint;
+  EXPECT_NE(hint.find(fmt::format("hint names process {}", roots.child.pid())), std::string::npos)
+      << hint;
+  auto registration = rawRequestAsNobody(
+      agent.socket(),
+      fmt::format(R"({{"version":1,"request":"register","pid":{},"program":"x",)"
+                  R"("library":"libtier-preload","tiers":[]}})"
+                  "\n",
+                  roots.child.pid()));
+  EXPECT_NE(registration.find("\"code\":\"EPERM\""), std::string::npos) << registration;
+  EXPECT_TRUE(libtierEntry(agent, roots.child.pid()).is_null());
+  // Bad fields are named; the agent keeps serving.
+  auto bad = rawRequest(agent.socket(), R"({"version":1,"request":"hint","pid":1,)"
+                                        R"("range":{"start":0,"end":4096},"hint":"warm"})"
+                                        "\n");
+  EXPECT_NE(bad.find("\\\"hint\\\""), std::string::npos) << bad;
+  EXPECT_EQ(agent.tierctl({"status"}).exit_code, 0);
+}
+
+TEST_F(DaemonLab, HintHotMovesAFarRangeToTheFastTierAndColdMovesItBack) {
+  Agent agent;
+  Workload workload(far_, 64, true);
+  ASSERT_TRUE(workload.ready());
+  ASSERT_GT(shareOn(workload, far_), 0.99);
+  auto hot = json::parse(
+      rawRequest(agent.socket(), hintLine(workload.child.pid(), workload.start, workload.end, "hot")),
+      nullptr, false);
+  ASSERT_TRUE(hot.value("ok", false)) << hot.dump() << "\n" << agent.log();
+  int fast = hot["result"]["node"].get<int>();
+  EXPECT_EQ(hot["result"]["tier"], 0);
+  EXPECT_NE(fast, far_);
+  EXPECT_GT(hot["result"]["move"]["pages_moved"].get<uint64_t>(), 0u) << hot.dump();
+  EXPECT_GE(shareOn(workload, fast), 0.99);
+  auto status = agent.tierctlJson({"status"});
+  for (const auto& node : status["nodes"])
+    if (node["node"] == fast) {
+      EXPECT_EQ(node["tier"], 0) << status.dump();
+    }
+
+  auto cold = json::parse(rawRequest(agent.socket(), hintLine(workload.child.pid(), workload.start,
+                                                              workload.end, "cold")),
+                          nullptr, false);
+  ASSERT_TRUE(cold.value("ok", false)) << cold.dump();
+  EXPECT_EQ(cold["result"]["tier"], 1);
+  int slow = cold["result"]["node"].get<int>();
+  EXPECT_NE(slow, fast);
+  EXPECT_GE(shareOn(workload, slow), 0.99);
+  EXPECT_TRUE(workload.verify().starts_with("OK")) << "bytes changed under the moves";
 }
 
 }  // namespace
