@@ -1,7 +1,7 @@
 // tier_hint: one request line to tierd's control socket (the agent's
 // protocol, agent/control/protocol.h). pin/unpin map onto the agent's
 // requests; hot/cold are sent as {"request":"hint"}, which an agent without
-// hint support refuses: that is -ENOTSUP here. No allocation: the line is
+// hint support refuses as an unknown request: that is -ENOTSUP here. No allocation: the line is
 // formatted into a stack buffer.
 #include <errno.h>
 #include <stdlib.h>
@@ -129,6 +129,10 @@ extern "C" int tier_hint(const void* address, size_t length, tier_hint_t hint) {
   int rc = sendLine(line, reply, sizeof reply);
   if (rc != 0) return rc;
   if (strstr(reply, "\"ok\":true") != nullptr) return 0;
-  if (hint == TIER_HINT_HOT || hint == TIER_HINT_COLD) return -ENOTSUP;
+  // An agent older than the hint request names it as unknown; other refusals
+  // (EPERM, ESRCH, ENODEV: no slower tier) keep their errno.
+  if ((hint == TIER_HINT_HOT || hint == TIER_HINT_COLD) &&
+      strstr(reply, "unknown request") != nullptr)
+    return -ENOTSUP;
   return -replyErrno(reply);
 }

@@ -1,7 +1,7 @@
 // tier_hint against a stand-in agent on a unix socket that parses each line
 // with the agent's own protocol parser (agent/control/protocol.h) and answers
-// as the agent does: pin/unpin must parse; "hint" is not a request the agent
-// knows yet, so hot/cold come back -ENOTSUP. No agent at all: -ENOTCONN.
+// as the agent does: pin/unpin and hint (hot/cold) must parse. No agent at
+// all: -ENOTCONN.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -94,18 +94,20 @@ TEST(Hint, PinAndUnpinAreRequestsTheAgentParses) {
   tier_free(block);
 }
 
-TEST(Hint, HotAndColdAreNotSupportedByTodaysAgent) {
+TEST(Hint, HotAndColdAreHintRequestsTheAgentParses) {
   StandInAgent agent;
   int value = 0;
   for (tier_hint_t hint : {TIER_HINT_HOT, TIER_HINT_COLD}) {
     agent.serveOne();
-    EXPECT_EQ(tier_hint(&value, sizeof value, hint), -ENOTSUP);
+    EXPECT_EQ(tier_hint(&value, sizeof value, hint), 0);
     agent.wait();
-    EXPECT_FALSE(agent.parsed_);
-    EXPECT_NE(agent.line_.find(R"("request":"hint")"), std::string::npos) << agent.line_;
-    EXPECT_NE(agent.line_.find(hint == TIER_HINT_HOT ? R"("hint":"hot")" : R"("hint":"cold")"),
-              std::string::npos)
-        << agent.line_;
+    ASSERT_TRUE(agent.parsed_) << agent.line_;
+    auto* request = std::get_if<tierd::control::HintRequest>(&agent.request_);
+    ASSERT_NE(request, nullptr) << agent.line_;
+    EXPECT_EQ(request->pid, getpid());
+    EXPECT_EQ(request->hint,
+              hint == TIER_HINT_HOT ? tierd::control::Hint::kHot : tierd::control::Hint::kCold);
+    EXPECT_EQ(request->range.start, reinterpret_cast<uintptr_t>(&value) & ~uintptr_t{4095});
   }
 }
 
