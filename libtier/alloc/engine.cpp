@@ -320,19 +320,60 @@ FrontCache* createFront() {
   return front;
 }
 
+// A thread's caches outlive it, parked for the next thread that needs the
+// same tier: threadExit runs as a pthread-key destructor, possibly after the
+// private jemalloc's own per-thread teardown, and calling into jemalloc then
+// (tcache.destroy, or even freeing into it) crashed when the thread had freed
+// blocks of another thread on a far tier. Parking makes no jemalloc call at
+// exit and never leaks: the next thread takes the tcache id and front cache
+// as they are (their blocks are free blocks of that tier, valid anywhere).
+struct ParkedCaches {
+  unsigned tcache;  // explicit tcache id; unused for rank 0
+  FrontCache* front;
+};
+constexpr int kParkedPerRank = 1024;
+pthread_mutex_t g_park_lock = PTHREAD_MUTEX_INITIALIZER;
+ParkedCaches g_parked[kMaxTiers][kParkedPerRank];
+int g_parked_count[kMaxTiers];
+
+bool park(int rank, ParkedCaches caches) {
+  pthread_mutex_lock(&g_park_lock);
+  const bool room = g_parked_count[rank] < kParkedPerRank;
+  if (room) g_parked[rank][g_parked_count[rank]++] = caches;
+  pthread_mutex_unlock(&g_park_lock);
+  return room;
+}
+
+bool unpark(int rank, ParkedCaches* caches) {
+  pthread_mutex_lock(&g_park_lock);
+  const bool found = g_parked_count[rank] > 0;
+  if (found) *caches = g_parked[rank][--g_parked_count[rank]];
+  pthread_mutex_unlock(&g_park_lock);
+  return found;
+}
+
 void threadExit(void*) {
   ThreadState& ts = t_thread;
   for (int rank = 0; rank < g_engine.count; ++rank) {
     foldThread(ts, rank);
-    if (FrontCache* front = ts.front[rank]) {
-      ts.front[rank] = nullptr;
-      for (unsigned c = 0; c < kFrontClasses; ++c) flushBin(front->bins[c], 0, c, ts.flags[rank]);
-      tierje_dallocx(front, kNoTcache);  // arena bits mean nothing to a free
-    }
-    if ((ts.flags[rank] & 0xfff00) == 0) continue;  // rank 0: jemalloc's automatic tcache
-    unsigned tcache = static_cast<unsigned>(((ts.flags[rank] >> 8) & 0xfff) - 2);
+    FrontCache* front = ts.front[rank];
+    ts.front[rank] = nullptr;
+    const bool explicit_tcache = (ts.flags[rank] & 0xfff00) != 0;
+    const unsigned tcache =
+        explicit_tcache ? static_cast<unsigned>(((ts.flags[rank] >> 8) & 0xfff) - 2) : 0;
     ts.flags[rank] = 0;
-    tierje_mallctl("tcache.destroy", nullptr, nullptr, &tcache, sizeof tcache);
+    if (front == nullptr && !explicit_tcache) continue;
+    if (park(rank, ParkedCaches{tcache, front})) continue;
+    // No room to park (over 1024 threads died and none came since): the old
+    // way, which works unless this thread freed other threads' far blocks.
+    if (front != nullptr) {
+      for (unsigned c = 0; c < kFrontClasses; ++c)
+        flushBin(front->bins[c], 0, c, explicit_tcache ? tierjeTcache(tcache) : 0);
+      tierje_dallocx(front, kNoTcache);
+    }
+    if (explicit_tcache)
+      tierje_mallctl("tcache.destroy", nullptr, nullptr, const_cast<unsigned*>(&tcache),
+                     sizeof tcache);
   }
   ts.phase = Phase::kDead;
 }
@@ -489,15 +530,22 @@ __attribute__((noinline)) int threadFlags(int rank) {
   if (rank == 0) {
     if (!bindRank0()) return 0;
     ts.flags[0] = tierjeArena(ts.bound_arena - 1);  // no tcache bits: the automatic one
-    ts.front[0] = createFront();
+    ParkedCaches parked;
+    ts.front[0] = unpark(0, &parked) && parked.front != nullptr ? parked.front : createFront();
     return ts.flags[0];
   }
   unsigned tcache;
-  size_t length = sizeof tcache;
-  if (tierje_mallctl("tcache.create", &tcache, &length, nullptr, 0) != 0)
-    return arena | tierjeTcache(static_cast<unsigned>(-1));
+  ParkedCaches parked;
+  if (unpark(rank, &parked)) {
+    tcache = parked.tcache;
+    ts.front[rank] = parked.front != nullptr ? parked.front : createFront();
+  } else {
+    size_t length = sizeof tcache;
+    if (tierje_mallctl("tcache.create", &tcache, &length, nullptr, 0) != 0)
+      return arena | tierjeTcache(static_cast<unsigned>(-1));
+    ts.front[rank] = createFront();
+  }
   ts.flags[rank] = arena | tierjeTcache(tcache);
-  ts.front[rank] = createFront();
   // Last: glibc's pthread_setspecific may calloc (keys past the first 32),
   // which under the shim comes back here and must find this tier set up.
   if (ts.phase == Phase::kFresh) {
@@ -756,9 +804,18 @@ size_t tier_engine_usable_size(const void* block) {
 // could: the size is not needed (nor trusted).
 void tier_engine_free_sized(void* block, size_t) { freeBlock(block); }
 
-void tier_engine_atfork_prepare(void) { pthread_mutex_lock(&g_init_lock); }
-void tier_engine_atfork_parent(void) { pthread_mutex_unlock(&g_init_lock); }
-void tier_engine_atfork_child(void) { pthread_mutex_unlock(&g_init_lock); }
+void tier_engine_atfork_prepare(void) {
+  pthread_mutex_lock(&g_init_lock);
+  pthread_mutex_lock(&g_park_lock);
+}
+void tier_engine_atfork_parent(void) {
+  pthread_mutex_unlock(&g_park_lock);
+  pthread_mutex_unlock(&g_init_lock);
+}
+void tier_engine_atfork_child(void) {
+  pthread_mutex_unlock(&g_park_lock);
+  pthread_mutex_unlock(&g_init_lock);
+}
 
 void tier_engine_flush_thread_stats(void) {
   for (int rank = 0; rank < g_engine.count; ++rank) foldThread(t_thread, rank);
