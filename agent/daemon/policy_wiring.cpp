@@ -58,7 +58,7 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
                 }};
   }
   // coexist: kernel knobs are not ours; hint faults exist only if the kernel scans.
-  return {.enable = [this]() -> tier::Result<void> {
+  return {.usable = [this]() -> tier::Result<void> {
             auto text = proc_.readFile("sys/kernel/numa_balancing");
             if (!text) return std::unexpected(text.error());
             if (text->empty() || text->front() == '0')
@@ -67,6 +67,7 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
                                 "alone (use mode takeover, or set numa_balancing to 2)");
             return {};
           },
+          .enable = []() -> tier::Result<void> { return {}; },
           .restore = [] {}};
 }
 

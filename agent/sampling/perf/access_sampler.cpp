@@ -103,6 +103,8 @@ tier::Result<std::unique_ptr<PerfAccessSampler>> PerfAccessSampler::openHintFaul
     AccessSamplerOptions options) {
   if (!proc.exists("sys/kernel/numa_balancing"))
     return tier::fail(ENOENT, "kernel lacks NUMA balancing (no /proc/sys/kernel/numa_balancing)");
+  if (hooks.usable)
+    if (auto ok = hooks.usable(); !ok) return std::unexpected(ok.error());
   // Probe that software page-fault sampling opens here (perf_event_paranoid,
   // CONFIG_PERF_EVENTS), on this process, before promising anything.
   SamplerOptions probe{

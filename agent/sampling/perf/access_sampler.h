@@ -68,6 +68,10 @@ class PassClock {
 
 // Turns the kernel's hint-fault scanning on (and promotion off) and back.
 struct ScanningHooks {
+  // Whether hint faults can come at all (e.g. the kernel already scans when
+  // tierd may not touch its knobs); checked when the sampler is chosen, so
+  // "auto" moves on to the next sampler instead of one that cannot start.
+  std::function<tier::Result<void>()> usable;
   std::function<tier::Result<void>()> enable;
   std::function<void()> restore;
 };
