@@ -300,7 +300,10 @@ inline void releaseToJemalloc(void* block, size_t usable, int flags) {
     tierje_sdallocx(block, usable, flags & 0xfff00);  // arena bits mean nothing to a free
 }
 
+// A bin holding `keep` blocks or fewer is left alone: raising its count to
+// `keep` would hand out whatever stale pointers sit in the empty slots.
 void flushBin(FrontBin& bin, uint32_t keep, unsigned index, int flags) {
+  if (bin.count <= keep) return;
   for (uint32_t i = keep; i < bin.count; ++i)
     releaseToJemalloc(bin.slots[i], kClassSizes[index], flags);
   bin.count = keep;

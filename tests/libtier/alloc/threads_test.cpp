@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -111,6 +112,29 @@ TEST(Threads, ShortLivedThreadsReturnTheirCaches) {
       tier_free(fast);
       tier_free(far);
     }).join();
+  }
+}
+
+// A thread whose first call frees a block starts its cache on that free;
+// the cache (fresh, or one a dead thread left) must then hand out only live,
+// distinct blocks, never what its empty slots held before.
+TEST(Threads, AThreadStartingWithAFreeGetsDistinctBlocks) {
+  for (tier_where_t where : {TIER_FAST, TIER_FAR}) {
+    std::vector<void*> held;
+    for (int i = 0; i < 64; ++i) held.push_back(tier_malloc(where, 32));
+    for (int generation = 0; generation < 20; ++generation) {
+      std::thread([&] {
+        tier_free(held.back());
+        held.pop_back();
+        for (int i = 0; i < 40; ++i) held.push_back(tier_malloc(where, 32));
+      }).join();
+      std::vector<void*> sorted = held;
+      std::sort(sorted.begin(), sorted.end());
+      ASSERT_EQ(sorted.front() == nullptr, false) << "generation " << generation;
+      ASSERT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end())
+          << "a block handed out twice, generation " << generation;
+    }
+    for (void* block : held) tier_free(block);
   }
 }
 
