@@ -113,7 +113,7 @@ struct ThreadState {
   // thread's arena bound to one of the tier's arenas (bound_arena + 1; 0
   // until the thread's first fast-tier allocation).
   unsigned bound_arena;
-  unsigned index;  // 1 + the thread's number, which spreads threads over a tier's arenas
+  uint8_t arena_slot[kMaxTiers];  // 1 + the slot of the tier's arena this thread counts on
 };
 __thread ThreadState t_thread __attribute__((tls_model("initial-exec")));
 
@@ -128,21 +128,12 @@ constinit std::atomic<const Chooser*> g_chooser{nullptr};
 pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
 constinit std::atomic<int> g_init_state{0};  // 0 not yet, 1 ready, < 0 failed with -errno
 pthread_key_t g_thread_key;
-constinit std::atomic<unsigned> g_thread_seq{0};
 constinit int g_devdax_status = 0;  // 0 not asked, 1 mapped, -errno failed
 // jemalloc's batch_alloc takes a run of blocks out of the tcache bin (and
 // fresh slabs) in one call, where mallocx would be one slow-path call each.
 constinit size_t g_batch_mib[4] = {};
 constinit size_t g_batch_miblen = 0;
 
-
-// The thread's number, the same on every tier: threads spread evenly over
-// each tier's arenas.
-unsigned threadIndex() {
-  ThreadState& ts = t_thread;
-  if (ts.index == 0) ts.index = g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1;
-  return ts.index - 1;
-}
 
 uint64_t monotonicNs() {
   timespec now;
@@ -265,19 +256,71 @@ bool bindTier(const Tier& tier) {
   return mbindRange(tier.base, length, kMpolPreferred, first) == 0;
 }
 
-bool createArenas(Tier& tier, int narenas) {
+// One more arena for the tier; false when jemalloc cannot make one.
+bool addArena(Tier& tier) {
+  tierje_arena_config config{&tier.hooks, false};  // metadata from mmap: DRAM, not the tier
+  unsigned index;
+  size_t length = sizeof index;
+  if (tierje_mallctl("experimental.arenas_create_ext", &index, &length, &config,
+                     sizeof config) != 0)
+    return false;
+  int n = tier.narenas.load(std::memory_order_relaxed);
+  tier.arenas[n] = index;
+  tier.narenas.store(n + 1, std::memory_order_release);
+  return true;
+}
+
+// The tier's first arena; the others come with the threads that need them.
+bool createArenas(Tier& tier, int max_arenas) {
   tier.hooks = {hookAlloc, hookDalloc,   hookDestroy, hookCommit, hookDecommit,
                 nullptr,   hookPurge,    hookSplit,   hookMerge};
-  tierje_arena_config config{&tier.hooks, false};  // metadata from mmap: DRAM, not the tier
-  for (int i = 0; i < narenas; ++i) {
-    unsigned index;
-    size_t length = sizeof index;
-    if (tierje_mallctl("experimental.arenas_create_ext", &index, &length, &config,
-                       sizeof config) != 0)
-      return i > 0;
-    tier.arenas[tier.narenas++] = index;
+  tier.max_arenas = max_arenas;
+  return addArena(tier);
+}
+
+pthread_mutex_t g_arena_lock = PTHREAD_MUTEX_INITIALIZER;
+
+// The slot of the tier's arena with the fewest threads, a new arena when
+// every one has a thread and there is room: one thread at a time (a server's
+// worker pool replaced over time) stays on one arena and its slabs, instead
+// of spreading its blocks over all of them.
+int chooseArenaSlot(Tier& tier) {
+  auto least = [&] {
+    int best = 0;
+    int n = tier.narenas.load(std::memory_order_acquire);
+    for (int i = 1; i < n; ++i)
+      if (tier.arena_threads[i].load(std::memory_order_relaxed) <
+          tier.arena_threads[best].load(std::memory_order_relaxed))
+        best = i;
+    return best;
+  };
+  int slot = least();
+  if (tier.arena_threads[slot].load(std::memory_order_relaxed) > 0 &&
+      tier.narenas.load(std::memory_order_acquire) < tier.max_arenas) {
+    pthread_mutex_lock(&g_arena_lock);
+    if (tier.narenas.load(std::memory_order_relaxed) < tier.max_arenas) addArena(tier);
+    pthread_mutex_unlock(&g_arena_lock);
+    slot = least();
   }
-  return true;
+  tier.arena_threads[slot].fetch_add(1, std::memory_order_relaxed);
+  return slot;
+}
+
+// The jemalloc arena of the calling thread on `rank`, chosen on first use.
+unsigned threadArena(int rank) {
+  ThreadState& ts = t_thread;
+  Tier& tier = g_engine.tiers[rank];
+  if (ts.phase == Phase::kDead) return tier.arenas[0];  // no longer counted anywhere
+  if (ts.arena_slot[rank] == 0) ts.arena_slot[rank] = static_cast<uint8_t>(chooseArenaSlot(tier) + 1);
+  return tier.arenas[ts.arena_slot[rank] - 1];
+}
+
+void leaveArenas(ThreadState& ts) {
+  for (int rank = 0; rank < g_engine.count; ++rank) {
+    if (ts.arena_slot[rank] == 0) continue;
+    g_engine.tiers[rank].arena_threads[ts.arena_slot[rank] - 1].fetch_sub(1, std::memory_order_relaxed);
+    ts.arena_slot[rank] = 0;
+  }
 }
 
 __attribute__((noinline)) void foldThread(ThreadState& ts, int rank) {
@@ -315,7 +358,7 @@ FrontCache* createFront() {
       static_cast<FrontCache*>(tierje_mallocx(sizeof(FrontCache), kNoTcache | tierjeArena(0)));
   if (front == nullptr) return nullptr;
   for (unsigned c = 0; c < kFrontClasses; ++c) {
-    size_t slots = 32 * 1024 / kClassSizes[c];
+    size_t slots = 16 * 1024 / kClassSizes[c];
     front->bins[c].count = 0;
     front->bins[c].capacity =
         static_cast<uint32_t>(slots < 4 ? 4 : (slots > kFrontSlots ? kFrontSlots : slots));
@@ -378,6 +421,7 @@ void threadExit(void*) {
       tierje_mallctl("tcache.destroy", nullptr, nullptr, const_cast<unsigned*>(&tcache),
                      sizeof tcache);
   }
+  leaveArenas(ts);
   ts.phase = Phase::kDead;
 }
 
@@ -511,7 +555,7 @@ bool bindRank0() {
   ThreadState& ts = t_thread;
   Tier& tier = g_engine.tiers[0];
   if (!tier.usable) return false;
-  unsigned arena = tier.arenas[threadIndex() % static_cast<unsigned>(tier.narenas)];
+  unsigned arena = threadArena(0);
   if (tierje_mallctl("thread.arena", nullptr, nullptr, &arena, sizeof arena) != 0) return false;
   // Whatever the thread's automatic tcache held came from elsewhere (only a
   // program calling the private jemalloc itself, like backend_bench): drop it.
@@ -528,7 +572,7 @@ __attribute__((noinline)) int threadFlags(int rank) {
   ThreadState& ts = t_thread;
   Tier& tier = g_engine.tiers[rank];
   if (!tier.usable) return 0;
-  int arena = tierjeArena(tier.arenas[threadIndex() % static_cast<unsigned>(tier.narenas)]);
+  int arena = tierjeArena(threadArena(rank));
   if (ts.phase == Phase::kDead) return arena | tierjeTcache(static_cast<unsigned>(-1));
   if (rank == 0) {
     if (!bindRank0()) return 0;
@@ -809,14 +853,17 @@ void tier_engine_free_sized(void* block, size_t) { freeBlock(block); }
 
 void tier_engine_atfork_prepare(void) {
   pthread_mutex_lock(&g_init_lock);
+  pthread_mutex_lock(&g_arena_lock);
   pthread_mutex_lock(&g_park_lock);
 }
 void tier_engine_atfork_parent(void) {
   pthread_mutex_unlock(&g_park_lock);
+  pthread_mutex_unlock(&g_arena_lock);
   pthread_mutex_unlock(&g_init_lock);
 }
 void tier_engine_atfork_child(void) {
   pthread_mutex_unlock(&g_park_lock);
+  pthread_mutex_unlock(&g_arena_lock);
   pthread_mutex_unlock(&g_init_lock);
 }
 

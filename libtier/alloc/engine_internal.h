@@ -25,8 +25,12 @@ struct Tier {
   uintptr_t base = 0;
   uintptr_t limit = 0;  // base + reserved bytes
   std::atomic<uintptr_t> frontier{0};
-  int narenas = 0;
+  // Arenas are created as threads need them (at most max_arenas): a
+  // process with one thread on the tier pays for one arena's metadata.
+  int max_arenas = 0;
+  std::atomic<int> narenas{0};
   unsigned arenas[kMaxArenasPerTier] = {};
+  std::atomic<int> arena_threads[kMaxArenasPerTier] = {};
   // Set when the tier's nodes ran low; growth is refused until this time (ns).
   std::atomic<uint64_t> full_until_ns{0};
   std::atomic<uint64_t> mapped_bytes{0};
