@@ -54,7 +54,9 @@ bool loadPmem2(Pmem2* p) {
 
 // libpmem2 reports failures as negative PMEM2_E_* codes or -errno; keep the
 // errno ones, call the rest EINVAL (a device we cannot use as asked).
-long asErrno(int rc) { return rc < 0 && rc > -4096 ? rc : -EINVAL; }
+long asErrno(int rc) {
+  return rc < 0 && rc > -4096 ? rc : -EINVAL;
+}
 
 void reserveAgain(uintptr_t slot, size_t slot_size) {
   mmap(reinterpret_cast<void*>(slot), slot_size, PROT_NONE,

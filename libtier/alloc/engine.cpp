@@ -15,6 +15,7 @@
 
 #include "devdax.h"
 #include "engine_internal.h"
+#include "front_cache.h"
 
 // The private jemalloc's compile-time options (its weak tierje_malloc_conf):
 // one automatic arena (only jemalloc's own bookkeeping uses it), no
@@ -28,6 +29,7 @@ const char* tierje_malloc_conf =
 namespace tier::alloc {
 
 constinit Engine g_engine;
+__thread ThreadState t_thread __attribute__((tls_model("initial-exec")));
 
 namespace {
 
@@ -36,46 +38,7 @@ constexpr int kMpolPreferredMany = 5;  // Linux 5.15
 constexpr uint64_t kMiB = 1ull << 20;
 constexpr uint64_t kGiB = 1ull << 30;
 constexpr uintptr_t kHugePage = 2 * kMiB;
-constexpr int64_t kFoldBytes = 64 * 1024;
-constexpr uint32_t kFoldAllocations = 64;
 constexpr uint64_t kFullBackoffNs = 200'000'000;
-
-enum class Phase : uint8_t { kFresh, kLive, kDead };
-
-// Per thread: the jemalloc flags (arena | explicit tcache) of each tier, 0
-// until the thread first uses the tier, and statistics not yet folded.
-// The engine's own thread cache in front of jemalloc's: a stack of blocks
-// per size class up to 64 KiB, per tier (so caches never mix tiers), kept in
-// DRAM (the private jemalloc's automatic arena). A hit is a few loads and
-// stores; jemalloc is entered only to refill or flush half a bin.
-constexpr size_t kFrontMax = 64 * 1024;
-constexpr unsigned kFrontClasses = 45;
-constexpr uint32_t kFrontSlots = 32;
-
-// jemalloc 5.3's size classes up to 64 KiB: 8, 16..128 by 16, then four
-// classes per doubling.
-constexpr size_t classSizeOf(unsigned index) {
-  if (index == 0) return 8;
-  if (index <= 8) return index * 16;
-  unsigned k = index - 9, lg = 7 + k / 4;
-  return (size_t{1} << lg) + (size_t{(k % 4) + 1} << (lg - 2));
-}
-constexpr auto kClassSizes = [] {
-  struct Table {
-    size_t sizes[kFrontClasses];
-    constexpr size_t operator[](unsigned i) const { return sizes[i]; }
-  } table{};
-  for (unsigned i = 0; i < kFrontClasses; ++i) table.sizes[i] = classSizeOf(i);
-  return table;
-}();
-static_assert(kClassSizes[kFrontClasses - 1] == kFrontMax);
-
-inline unsigned classIndex(size_t size) {
-  if (size <= 8) return 0;
-  if (size <= 128) return static_cast<unsigned>((size + 15) >> 4);
-  unsigned lg = 63u - static_cast<unsigned>(__builtin_clzll(size - 1));
-  return 9 + (lg - 7) * 4 + static_cast<unsigned>(((size - 1) >> (lg - 2)) & 3);
-}
 
 // Records the size class of the block's page for free (see Engine::class_map).
 inline void noteClass(const void* block, size_t usable) {
@@ -91,31 +54,6 @@ inline size_t usableSize(const void* block) {
   uint8_t value = __atomic_load_n(&g_engine.class_map[page], __ATOMIC_RELAXED);
   return value != 0 ? kClassSizes[value - 1u] : tierje_sallocx(block, 0);
 }
-
-struct FrontBin {
-  uint32_t count;
-  uint32_t capacity;
-  void* slots[kFrontSlots];
-};
-struct FrontCache {
-  FrontBin bins[kFrontClasses];
-};
-
-struct ThreadState {
-  FrontCache* front[kMaxTiers];
-  int flags[kMaxTiers];
-  int64_t pending_bytes[kMaxTiers];
-  uint32_t pending_allocations[kMaxTiers];
-  Phase phase;
-  bool in_init;
-  bool force_growth;  // every tier refused: grow past the headroom
-  // The fastest tier uses jemalloc's automatic thread cache, with the
-  // thread's arena bound to one of the tier's arenas (bound_arena + 1; 0
-  // until the thread's first fast-tier allocation).
-  unsigned bound_arena;
-  uint8_t arena_slot[kMaxTiers];  // 1 + the slot of the tier's arena this thread counts on
-};
-__thread ThreadState t_thread __attribute__((tls_model("initial-exec")));
 
 struct Chooser {
   tier_chooser_fn choose;
@@ -134,14 +72,15 @@ constinit int g_devdax_status = 0;  // 0 not asked, 1 mapped, -errno failed
 constinit size_t g_batch_mib[4] = {};
 constinit size_t g_batch_miblen = 0;
 
-
 uint64_t monotonicNs() {
   timespec now;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
   return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
 }
 
-uint64_t roundUpPow2(uint64_t v) { return v <= 1 ? 1 : uint64_t{1} << (64 - __builtin_clzll(v - 1)); }
+uint64_t roundUpPow2(uint64_t v) {
+  return v <= 1 ? 1 : uint64_t{1} << (64 - __builtin_clzll(v - 1));
+}
 
 // jemalloc 5.3's size class of a plain (unaligned) request: 8, 16, then four
 // classes per doubling with a 16-byte minimum spacing. Checked against
@@ -211,14 +150,20 @@ void* hookAlloc(tierje_extent_hooks* hooks, void* new_addr, size_t size, size_t 
 }
 
 // Opt out: jemalloc keeps the extent (opt.retain) and reuses it on this tier.
-bool hookDalloc(tierje_extent_hooks*, void*, size_t, bool, unsigned) { return true; }
+bool hookDalloc(tierje_extent_hooks*, void*, size_t, bool, unsigned) {
+  return true;
+}
 
 void hookDestroy(tierje_extent_hooks* hooks, void* addr, size_t size, bool, unsigned) {
   if (!reinterpret_cast<Tier*>(hooks)->devdax) madvise(addr, size, MADV_DONTNEED);
 }
 
-bool hookCommit(tierje_extent_hooks*, void*, size_t, size_t, size_t, unsigned) { return false; }
-bool hookDecommit(tierje_extent_hooks*, void*, size_t, size_t, size_t, unsigned) { return true; }
+bool hookCommit(tierje_extent_hooks*, void*, size_t, size_t, size_t, unsigned) {
+  return false;
+}
+bool hookDecommit(tierje_extent_hooks*, void*, size_t, size_t, size_t, unsigned) {
+  return true;
+}
 
 // MADV_DONTNEED keeps the VMA and so its policy; a remap would drop it.
 bool hookPurge(tierje_extent_hooks* hooks, void* addr, size_t, size_t offset, size_t length,
@@ -261,8 +206,8 @@ bool addArena(Tier& tier) {
   tierje_arena_config config{&tier.hooks, false};  // metadata from mmap: DRAM, not the tier
   unsigned index;
   size_t length = sizeof index;
-  if (tierje_mallctl("experimental.arenas_create_ext", &index, &length, &config,
-                     sizeof config) != 0)
+  if (tierje_mallctl("experimental.arenas_create_ext", &index, &length, &config, sizeof config) !=
+      0)
     return false;
   int n = tier.narenas.load(std::memory_order_relaxed);
   tier.arenas[n] = index;
@@ -272,8 +217,8 @@ bool addArena(Tier& tier) {
 
 // The tier's first arena; the others come with the threads that need them.
 bool createArenas(Tier& tier, int max_arenas) {
-  tier.hooks = {hookAlloc, hookDalloc,   hookDestroy, hookCommit, hookDecommit,
-                nullptr,   hookPurge,    hookSplit,   hookMerge};
+  tier.hooks = {hookAlloc, hookDalloc, hookDestroy, hookCommit, hookDecommit,
+                nullptr,   hookPurge,  hookSplit,   hookMerge};
   tier.max_arenas = max_arenas;
   return addArena(tier);
 }
@@ -311,17 +256,21 @@ unsigned threadArena(int rank) {
   ThreadState& ts = t_thread;
   Tier& tier = g_engine.tiers[rank];
   if (ts.phase == Phase::kDead) return tier.arenas[0];  // no longer counted anywhere
-  if (ts.arena_slot[rank] == 0) ts.arena_slot[rank] = static_cast<uint8_t>(chooseArenaSlot(tier) + 1);
+  if (ts.arena_slot[rank] == 0)
+    ts.arena_slot[rank] = static_cast<uint8_t>(chooseArenaSlot(tier) + 1);
   return tier.arenas[ts.arena_slot[rank] - 1];
 }
 
 void leaveArenas(ThreadState& ts) {
   for (int rank = 0; rank < g_engine.count; ++rank) {
     if (ts.arena_slot[rank] == 0) continue;
-    g_engine.tiers[rank].arena_threads[ts.arena_slot[rank] - 1].fetch_sub(1, std::memory_order_relaxed);
+    g_engine.tiers[rank].arena_threads[ts.arena_slot[rank] - 1].fetch_sub(
+        1, std::memory_order_relaxed);
     ts.arena_slot[rank] = 0;
   }
 }
+
+}  // namespace
 
 __attribute__((noinline)) void foldThread(ThreadState& ts, int rank) {
   Tier& tier = g_engine.tiers[rank];
@@ -330,6 +279,8 @@ __attribute__((noinline)) void foldThread(ThreadState& ts, int rank) {
   ts.pending_bytes[rank] = 0;
   ts.pending_allocations[rank] = 0;
 }
+
+namespace {
 
 constexpr int kNoTcache = tierjeTcache(static_cast<unsigned>(-1));
 
@@ -480,7 +431,8 @@ int setUp() {
   e.class_map = static_cast<uint8_t*>(map);
   long cpus = sysconf(_SC_NPROCESSORS_CONF);
   int narenas = cpus < 1 ? 1 : (cpus > kMaxArenasPerTier ? kMaxArenasPerTier : int(cpus));
-  for (int n = 0; n < kMaxNodes; ++n) e.rank_of_node[n] = -1;
+  for (int n = 0; n < kMaxNodes; ++n)
+    e.rank_of_node[n] = -1;
   int usable = 0;
   for (int r = 0; r < layout.count; ++r) {
     Tier& tier = e.tiers[r];
@@ -602,27 +554,14 @@ __attribute__((noinline)) int threadFlags(int rank) {
   return ts.flags[rank];
 }
 
-// Allocations fold every 64 (or 64 KiB), frees every 64 KiB freed.
-inline void account(ThreadState& ts, int rank, int64_t bytes, uint32_t allocations) {
-  ts.pending_bytes[rank] += bytes;
-  ts.pending_allocations[rank] += allocations;
-  if (ts.pending_allocations[rank] >= kFoldAllocations || ts.pending_bytes[rank] >= kFoldBytes ||
-      ts.pending_bytes[rank] <= -kFoldBytes)
-    foldThread(ts, rank);
-}
-
-inline void accountFree(ThreadState& ts, int rank, int64_t bytes) {
-  ts.pending_bytes[rank] -= bytes;
-  if (ts.pending_bytes[rank] <= -kFoldBytes) foldThread(ts, rank);
-}
-
 void refillBatch(FrontBin& bin, uint32_t want, size_t size, int flags) {
   if (g_batch_miblen == 0 || bin.count >= want) return;
   tierje_batch_alloc_packet packet{bin.slots + bin.count, want - bin.count, size, flags};
   size_t filled = 0;
   size_t length = sizeof filled;
-  if (tierje_mallctlbymib(g_batch_mib, g_batch_miblen, &filled, &length, &packet,
-                          sizeof packet) == 0 && filled <= want - bin.count)
+  if (tierje_mallctlbymib(g_batch_mib, g_batch_miblen, &filled, &length, &packet, sizeof packet) ==
+          0 &&
+      filled <= want - bin.count)
     bin.count += static_cast<uint32_t>(filled);
 }
 
@@ -649,7 +588,8 @@ __attribute__((noinline)) void* allocateSlow(int rank, size_t size, int extra_fl
       if (block == nullptr) break;
       bin.slots[bin.count++] = block;
     }
-    for (uint32_t i = first_new; i < bin.count; ++i) noteClass(bin.slots[i], kClassSizes[c]);
+    for (uint32_t i = first_new; i < bin.count; ++i)
+      noteClass(bin.slots[i], kClassSizes[c]);
     if (bin.count == 0) return nullptr;
     void* block = bin.slots[--bin.count];
     account(ts, rank, static_cast<int64_t>(kClassSizes[c]), 1);
@@ -685,7 +625,9 @@ __attribute__((noinline)) void freeSlow(int rank, void* block, size_t usable) {
 // The engine's allocation entry points, shared with api.cpp.
 
 __attribute__((always_inline)) inline void* allocateOnFast(int rank, size_t size, int extra_flags);
-void* allocateOn(int rank, size_t size, int extra_flags) { return allocateOnFast(rank, size, extra_flags); }
+void* allocateOn(int rank, size_t size, int extra_flags) {
+  return allocateOnFast(rank, size, extra_flags);
+}
 
 __attribute__((always_inline)) inline void* allocateOnFast(int rank, size_t size, int extra_flags) {
   ThreadState& ts = t_thread;
@@ -757,14 +699,15 @@ int resolveRank(tier_where_t where, size_t size) {
 }
 
 void* allocateWhere(tier_where_t where, size_t size, int extra_flags) {
-  if (__builtin_expect(g_init_state.load(std::memory_order_acquire) != 1, 0) &&
-      ensureInit() != 1) {
+  if (__builtin_expect(g_init_state.load(std::memory_order_acquire) != 1, 0) && ensureInit() != 1) {
     errno = ENOMEM;
     return nullptr;
   }
-  // An explicit rank that exists: no resolving.
-  int rank = static_cast<unsigned>(where) < static_cast<unsigned>(g_engine.count)
-                 ? where
+  // An explicit rank that exists, or malloc's TIER_DEFAULT with no chooser
+  // set (the shim without a policy): no resolving call.
+  int rank = static_cast<unsigned>(where) < static_cast<unsigned>(g_engine.count) ? where
+             : where == TIER_DEFAULT && g_chooser.load(std::memory_order_acquire) == nullptr
+                 ? 0
                  : resolveRank(where, size);
   if (rank < 0) {
     errno = EINVAL;
@@ -774,29 +717,29 @@ void* allocateWhere(tier_where_t where, size_t size, int extra_flags) {
   return block != nullptr ? block : allocateSpilling(rank, size, extra_flags);
 }
 
-size_t usableOf(const void* block) { return usableSize(block); }
+size_t usableOf(const void* block) {
+  return usableSize(block);
+}
 
-void noteBlock(const void* block) { noteClass(block, tierje_sallocx(block, 0)); }
+void noteBlock(const void* block) {
+  noteClass(block, tierje_sallocx(block, 0));
+}
 
 void freeBlock(void* block) {
   int rank = rankOfAddress(block);
-  if (rank < 0) return;  // NULL, or not libtier's
-  size_t page = (reinterpret_cast<uintptr_t>(block) - g_engine.base) >> kClassMapShift;
-  unsigned value = __atomic_load_n(&g_engine.class_map[page], __ATOMIC_RELAXED);
-  ThreadState& ts = t_thread;
-  FrontCache* front = ts.front[rank];
-  if (__builtin_expect(value != 0 && front != nullptr, 1)) {  // the class is known: no lookup
-    FrontBin& bin = front->bins[value - 1];
-    if (__builtin_expect(bin.count < bin.capacity, 1)) {
-      bin.slots[bin.count++] = block;
-      accountFree(ts, rank, static_cast<int64_t>(kClassSizes[value - 1]));
-      return;
-    }
-  }
+  if (rank < 0) return;                   // NULL, or not libtier's
+  if (pushFront(rank, block)) [[likely]]  // the class is known: no lookup
+    return;
   freeOn(rank, block, usableSize(block));
 }
 
-int allocateOnFlags(int rank) { return threadFlagsFor(rank); }
+void freeBlockSlow(int rank, void* block) {
+  freeOn(rank, block, usableSize(block));
+}
+
+int allocateOnFlags(int rank) {
+  return threadFlagsFor(rank);
+}
 
 void accountResize(int rank, int64_t delta_bytes, bool moved) {
   account(t_thread, rank, delta_bytes, moved ? 1 : 0);
@@ -827,7 +770,9 @@ int tier_engine_init(void) {
   return state == 1 ? 0 : state;
 }
 
-int tier_engine_ready(void) { return g_init_state.load(std::memory_order_relaxed) == 1; }
+int tier_engine_ready(void) {
+  return g_init_state.load(std::memory_order_relaxed) == 1;
+}
 
 void tier_engine_set_chooser(tier_chooser_fn choose, void* ctx) {
   if (choose == nullptr) {
@@ -841,7 +786,9 @@ void tier_engine_set_chooser(tier_chooser_fn choose, void* ctx) {
   g_chooser.store(&slot, std::memory_order_release);
 }
 
-int tier_engine_owns(const void* block) { return rankOfAddress(block) >= 0; }
+int tier_engine_owns(const void* block) {
+  return rankOfAddress(block) >= 0;
+}
 
 size_t tier_engine_usable_size(const void* block) {
   return rankOfAddress(block) >= 0 ? usableOf(block) : 0;
@@ -849,7 +796,9 @@ size_t tier_engine_usable_size(const void* block) {
 
 // The class map knows every block's size already, and better than a caller
 // could: the size is not needed (nor trusted).
-void tier_engine_free_sized(void* block, size_t) { freeBlock(block); }
+void tier_engine_free_sized(void* block, size_t) {
+  freeBlock(block);
+}
 
 void tier_engine_atfork_prepare(void) {
   pthread_mutex_lock(&g_init_lock);
@@ -868,7 +817,8 @@ void tier_engine_atfork_child(void) {
 }
 
 void tier_engine_flush_thread_stats(void) {
-  for (int rank = 0; rank < g_engine.count; ++rank) foldThread(t_thread, rank);
+  for (int rank = 0; rank < g_engine.count; ++rank)
+    foldThread(t_thread, rank);
 }
 
 int tier_engine_devdax_status(void) {

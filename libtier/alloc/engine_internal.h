@@ -42,7 +42,7 @@ struct Tier {
 
 struct Engine {
   int count = 0;
-  uintptr_t base = 0;     // one reservation holds every tier: tier = (p - base) >> shift
+  uintptr_t base = 0;  // one reservation holds every tier: tier = (p - base) >> shift
   unsigned shift = 0;
   uintptr_t end = 0;
   Tier tiers[kMaxTiers];
@@ -85,5 +85,7 @@ size_t usableOf(const void* block);
 void noteBlock(const void* block);
 // tier_free: NULL and foreign pointers are ignored.
 void freeBlock(void* block);
+// freeBlock past pushFront's hit path (front_cache.h), for a block of `rank`.
+void freeBlockSlow(int rank, void* block);
 
 }  // namespace tier::alloc

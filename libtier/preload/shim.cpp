@@ -244,10 +244,45 @@ Status loadPolicy() {
   return status;
 }
 
+// Whether every block the policy could place lands on one rank (any policy
+// on a one-tier host, say): then malloc takes the direct path.
+bool placesOnOneRank() {
+  int first = -1;
+  auto same = [&](int rank) {
+    rank = std::clamp(rank, 0, std::max(g_tier_count, 1) - 1);
+    if (first < 0) first = rank;
+    return rank == first;
+  };
+  auto targetRank = [&](Target target) {
+    switch (target.kind) {
+      case Target::kFast:
+        return 0;
+      case Target::kFar:
+        return 1;
+      case Target::kRank:
+        return target.index;
+      case Target::kNode:
+        return std::max(tier_engine_rank_of_node(target.index), 0);
+      case Target::kRatio:
+        return -1;
+    }
+    return 0;
+  };
+  bool one = same(0);  // sizes no rule covers go to the fast tier
+  for (int i = 0; i < g_slots.count; ++i)
+    one = one && same(g_slots.rank[i]);
+  for (int i = 0; i < g_policy.rule_count; ++i) {
+    int rank = targetRank(g_policy.rules[i].target);
+    if (rank >= 0) one = one && same(rank);
+  }
+  if (g_policy.threshold != kNoLimit) one = one && same(1);
+  return one;
+}
+
 void setUpPlacement() {
   g_tier_count = tier_count();
-  g_placing = g_policy.placesBlocks();
   g_slots = resolveShares(g_policy, g_tier_count);
+  g_placing = g_policy.placesBlocks() && !placesOnOneRank();
   std::fill(std::begin(g_slot_of_rank), std::end(g_slot_of_rank), int8_t{-1});
   for (int i = 0; i < g_slots.count; ++i)
     g_slot_of_rank[g_slots.rank[i]] = static_cast<int8_t>(i);

@@ -11,6 +11,7 @@
 #include "alloc/engine.h"
 #ifdef TIER_PRELOAD_ENGINE_INTERNALS
 #include "alloc/engine_internal.h"
+#include "alloc/front_cache.h"
 #endif
 
 namespace tier::preload {
@@ -44,10 +45,15 @@ void* allocateSlow(std::size_t size);
 void releaseSlow(void* block);
 
 // NULL with errno = ENOMEM when nothing can serve. errno is untouched on success.
-// Inline: the fast path is malloc's own body, one call into the engine.
+// Inline: the fast path is malloc's own body; with the engine's internals,
+// a hit in the fast tier's front cache makes no call at all.
 inline void* allocate(std::size_t size) {
   size = atLeastMinBlock(size);
   if (g_direct.load(std::memory_order_relaxed)) [[likely]] {
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+    if (void* block = tier::alloc::popFront(0, size)) [[likely]]
+      return block;
+#endif
     void* block = tier_malloc(TIER_DEFAULT, size);
     if (block != nullptr) [[likely]]
       return block;
@@ -55,9 +61,22 @@ inline void* allocate(std::size_t size) {
   return allocateSlow(size);
 }
 
+// The engine's free when no ratio counts frees; with its internals, a block
+// whose class is known goes onto the front cache inline.
+inline void releaseToEngine(void* block) {
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+  int rank = tier::alloc::rankOfAddress(block);
+  if (tier::alloc::pushFront(rank, block)) [[likely]]
+    return;
+  tier::alloc::freeBlockSlow(rank, block);
+#else
+  tier_free(block);
+#endif
+}
+
 inline void release(void* block) {
   if (engineOwns(block) && !g_counting.load(std::memory_order_relaxed)) [[likely]] {
-    tier_free(block);
+    releaseToEngine(block);
     return;
   }
   releaseSlow(block);
@@ -69,7 +88,12 @@ void* allocateAligned(std::size_t alignment, std::size_t size);
 // C++ sized delete: the engine skips its size lookup.
 inline void releaseSized(void* block, std::size_t size) {
   if (engineOwns(block) && !g_counting.load(std::memory_order_relaxed)) [[likely]] {
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+    (void)size;  // the class map knows the size better than the caller
+    releaseToEngine(block);
+#else
     tier_engine_free_sized(block, atLeastMinBlock(size));
+#endif
     return;
   }
   releaseSlow(block);

@@ -85,7 +85,8 @@ TEST(Threads, FourThreadsWithCrossThreadFrees) {
       }
     });
   }
-  for (auto& thread : threads) thread.join();
+  for (auto& thread : threads)
+    thread.join();
   for (const Block& b : shared) {
     if (!intact(b)) ++corrupt;
     tier_free(b.bytes);
@@ -121,12 +122,14 @@ TEST(Threads, ShortLivedThreadsReturnTheirCaches) {
 TEST(Threads, AThreadStartingWithAFreeGetsDistinctBlocks) {
   for (tier_where_t where : {TIER_FAST, TIER_FAR}) {
     std::vector<void*> held;
-    for (int i = 0; i < 64; ++i) held.push_back(tier_malloc(where, 32));
+    for (int i = 0; i < 64; ++i)
+      held.push_back(tier_malloc(where, 32));
     for (int generation = 0; generation < 20; ++generation) {
       std::thread([&] {
         tier_free(held.back());
         held.pop_back();
-        for (int i = 0; i < 40; ++i) held.push_back(tier_malloc(where, 32));
+        for (int i = 0; i < 40; ++i)
+          held.push_back(tier_malloc(where, 32));
       }).join();
       std::vector<void*> sorted = held;
       std::sort(sorted.begin(), sorted.end());
@@ -134,7 +137,8 @@ TEST(Threads, AThreadStartingWithAFreeGetsDistinctBlocks) {
       ASSERT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end())
           << "a block handed out twice, generation " << generation;
     }
-    for (void* block : held) tier_free(block);
+    for (void* block : held)
+      tier_free(block);
   }
 }
 
@@ -156,9 +160,11 @@ TEST(Fork, ChildAllocatesWhileParentThreadsWereAllocating) {
       while (!stop.load(std::memory_order_relaxed)) {
         for (int i = 0; i < 64; ++i)
           held[i] = tier_malloc(i % 2 ? TIER_FAR : TIER_FAST, static_cast<size_t>(100 * i));
-        for (void* p : held) tier_free(p);
+        for (void* p : held)
+          tier_free(p);
         // New threads' first allocations take the tcache-creation path too.
-        if (kProcessMallocForkSafe) std::thread([] { tier_free(tier_malloc(TIER_FAR, 64)); }).join();
+        if (kProcessMallocForkSafe)
+          std::thread([] { tier_free(tier_malloc(TIER_FAR, 64)); }).join();
       }
     });
   static void* blocks[2000];
@@ -174,7 +180,8 @@ TEST(Fork, ChildAllocatesWhileParentThreadsWereAllocating) {
         if (p != nullptr) memset(p, 1, size);
         blocks[i] = p;
       }
-      for (void* p : blocks) tier_free(p);
+      for (void* p : blocks)
+        tier_free(p);
       if (kProcessMallocForkSafe)
         std::thread([&] { ok = ok && tier_malloc(TIER_FAST, 10) != nullptr; }).join();
       _exit(ok ? 0 : 1);
@@ -185,7 +192,8 @@ TEST(Fork, ChildAllocatesWhileParentThreadsWereAllocating) {
     EXPECT_EQ(WEXITSTATUS(status), 0) << "round " << round;
   }
   stop = true;
-  for (auto& thread : busy) thread.join();
+  for (auto& thread : busy)
+    thread.join();
 }
 
 }  // namespace
