@@ -93,6 +93,14 @@ inline void accountFree(ThreadState& ts, int rank, int64_t bytes) {
   if (ts.pending_bytes[rank] <= -kFoldBytes) foldThread(ts, rank);
 }
 
+// The usable size of a block of the engine's from the class map, 0 when the
+// map does not know it (blocks over 64 KiB: ask tier_engine_usable_size).
+inline size_t knownUsableSize(const void* block) {
+  size_t page = (reinterpret_cast<uintptr_t>(block) - g_engine.base) >> kClassMapShift;
+  unsigned value = __atomic_load_n(&g_engine.class_map[page], __ATOMIC_RELAXED);
+  return value != 0 ? kClassSizes[value - 1] : 0;
+}
+
 // The hit path of an allocation of `size` (<= kFrontMax, no alignment or
 // zeroing) on `rank`: a block from the thread's front cache, or NULL.
 __attribute__((always_inline)) inline void* popFront(int rank, size_t size) {

@@ -79,12 +79,32 @@ void foldThread(void*) {
   }
 }
 
+// A block's tier and usable size: inline from the engine's range and class
+// map when the shim is built with its internals (two calls otherwise, on
+// every malloc and free under a ratio).
+int rankOf(const void* block) {
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+  return tier::alloc::rankOfAddress(block);
+#else
+  return tier_of(block);
+#endif
+}
+
+size_t usableOf(const void* block) {
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+  size_t known = tier::alloc::knownUsableSize(block);
+  if (known != 0) [[likely]]
+    return known;
+#endif
+  return tier_engine_usable_size(block);
+}
+
 void count(const void* block, int64_t sign) {
-  int rank = tier_of(block);
+  int rank = rankOf(block);
   if (rank < 0 || rank >= kMaxRanks) return;
   int slot = g_slot_of_rank[rank];
   if (slot < 0) return;
-  int64_t delta = t_delta[slot] + sign * static_cast<int64_t>(tier_engine_usable_size(block));
+  int64_t delta = t_delta[slot] + sign * static_cast<int64_t>(usableOf(block));
   if (delta >= kFoldBytes || delta <= -kFoldBytes) {
     g_live[slot].live.fetch_add(delta, std::memory_order_relaxed);
     delta = 0;
@@ -412,9 +432,9 @@ void* allocateAligned(size_t alignment, size_t size) {
 }
 
 void releaseSlow(void* block) {
-  if (tier_engine_owns(block)) {
+  if (engineOwns(block)) {
     if (g_accounting) count(block, -1);
-    tier_free(block);
+    releaseToEngine(block);
     return;
   }
   if (block == nullptr || boot::owns(block)) return;
