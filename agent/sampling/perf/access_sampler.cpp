@@ -67,29 +67,6 @@ std::vector<uint64_t> PassClock::weigh(const std::vector<uint64_t>& times) {
   return weights;
 }
 
-std::vector<uint64_t> FaultOrder::weigh(const std::vector<uint64_t>& page_numbers,
-                                        uint64_t period) {
-  constexpr unsigned kPageBits = kWindowShift - 12;
-  std::vector<uint64_t> weights;
-  weights.reserve(page_numbers.size());
-  for (uint64_t page : page_numbers) {
-    Window& w = windows_[page >> kPageBits];
-    const uint64_t slot = page & (kPagesPerWindow - 1);
-    uint64_t& word = w.seen[slot / 64];
-    const uint64_t bit = 1ULL << (slot % 64);
-    if (word & bit) {  // faulted already this pass: the scanner came round again
-      std::fill(w.seen.begin(), w.seen.end(), 0);
-      w.count = 0;
-      ++passes_;
-    }
-    word |= bit;
-    const double order = static_cast<double>(w.count) * static_cast<double>(period);
-    ++w.count;
-    weights.push_back(std::max<uint64_t>(1, static_cast<uint64_t>(kScale / (1 + order / kSpread))));
-  }
-  return weights;
-}
-
 PerfAccessSampler::PerfAccessSampler(std::string name, std::optional<PerfSampler> sampler,
                                      ScanningHooks hooks, AccessSamplerOptions options,
                                      const tier::FsRoot* sys, const tier::FsRoot* proc)
@@ -149,7 +126,6 @@ std::vector<PerfSampler*> PerfAccessSampler::samplers() {
 tier::Result<void> PerfAccessSampler::setTargets(const std::vector<pid_t>& pids) {
   targets_ = std::unordered_set<pid_t>(pids.begin(), pids.end());
   std::erase_if(pass_clocks_, [&](const auto& kv) { return !targets_.contains(kv.first); });
-  std::erase_if(fault_orders_, [&](const auto& kv) { return !targets_.contains(kv.first); });
   if (system_) return {};
   for (auto it = per_pid_.begin(); it != per_pid_.end();) {
     if (targets_.contains(it->first)) {
@@ -246,21 +222,12 @@ void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_
     times.reserve(indices.size());
     for (size_t i : indices)
       times.push_back(samples[i].time_ns);
+    PassClock& clock = pass_clocks_[pid];
     // One in `period` faults is sampled (the weight so far): a burst shows
     // that many times fewer samples.
     const uint64_t period = std::max<uint64_t>(1, samples[indices.front()].weight);
-    std::vector<uint64_t> weights;
-    if (options_.weigh_by_order) {
-      std::vector<uint64_t> pages;
-      pages.reserve(indices.size());
-      for (size_t i : indices)
-        pages.push_back(samples[i].address >> 12);
-      weights = fault_orders_[pid].weigh(pages, period);
-    } else {
-      PassClock& clock = pass_clocks_[pid];
-      clock.setBurstMin(static_cast<unsigned>(std::max<uint64_t>(4, 16 / period)));
-      weights = clock.weigh(times);
-    }
+    clock.setBurstMin(static_cast<unsigned>(std::max<uint64_t>(4, 16 / period)));
+    const std::vector<uint64_t> weights = clock.weigh(times);
     for (size_t k = 0; k < indices.size(); ++k)
       samples[indices[k]].weight = weights[k] * period;
   }
@@ -311,9 +278,6 @@ std::string PerfAccessSampler::detail() const {
   uint64_t passes = 0;
   for (const auto& [pid, clock] : pass_clocks_)
     passes += clock.passes();
-  uint64_t window_passes = 0, windows = 0;
-  for (const auto& [pid, order] : fault_orders_)
-    window_passes += order.passes(), windows += order.windows();
   std::string period;
   const auto add = [&](const PerfSampler& sampler) {
     for (const auto& e : sampler.status())
@@ -324,10 +288,7 @@ std::string PerfAccessSampler::detail() const {
     add(sampler);
   return fmt::format("period {}, {} samples of other processes{}", period.empty() ? "-" : period,
                      filtered_out_,
-                     name_ != "hint_faults" ? ""
-                     : options_.weigh_by_order
-                         ? fmt::format(", {} window passes over {} windows", window_passes, windows)
-                         : fmt::format(", {} scanner passes seen", passes));
+                     name_ == "hint_faults" ? fmt::format(", {} scanner passes seen", passes) : "");
 }
 
 SamplerStats PerfAccessSampler::stats() const {

@@ -13,12 +13,11 @@
 //                Hot pages fault early in a pass and in every pass; cold pages
 //                late or never. Counting passes alone saturates (a busy
 //                workload touches nearly every page once per pass), so each
-//                fault weighs by how early in its pass it came. FaultOrder
-//                (the default) ranks faults within each 2 MiB window's pass;
-//                PassClock (weigh_by_order = false) finds a pass's start as
-//                the burst of faults that follows the scanner and weighs a
-//                fault L ms later kLatencyScale / (L + 10), which holds only
-//                while the scanner arms the process in one burst.
+//                fault weighs by how soon after its pass began it came:
+//                PassClock finds a pass's start as the burst of faults that
+//                follows the scanner, and a fault L ms later weighs
+//                kLatencyScale / (L + 10): early (hot) faults count ~100x a
+//                fault a second late.
 //
 // hardware runs one event per online CPU with a pid filter in user space;
 // hint_faults opens one process target (every thread, inherited) per target
@@ -67,36 +66,6 @@ class PassClock {
   std::vector<uint64_t> tail_;  // the last 200 ms of times seen, for the rate before
 };
 
-// Weighs hint faults by their order within the scanner's pass over each
-// 2 MiB window of a process, which needs no clock: once the scanner arms a
-// window, its pages fault in roughly the order of how often they are used,
-// each at most once. A page that faults again shows that the scanner came
-// round once more: the window's next pass begins. The k-th distinct page of
-// a pass weighs kScale / (1 + k / kSpread). Where the scanner arms slices
-// continuously, pass starts cannot be told from bursts (PassClock); the
-// order within a window still can. About 100 bytes per 2 MiB window that
-// faulted (0.005 %). Pure: pages in, weights out.
-class FaultOrder {
- public:
-  static constexpr double kScale = 1'000;
-  static constexpr double kSpread = 16;
-  static constexpr unsigned kWindowShift = 21;  // 2 MiB
-  // `page_numbers` in fault order (address >> 12); each sampled fault stands
-  // for `period` faults. Returns one weight (>= 1) per fault.
-  std::vector<uint64_t> weigh(const std::vector<uint64_t>& page_numbers, uint64_t period = 1);
-  uint64_t passes() const { return passes_; }
-  size_t windows() const { return windows_.size(); }
-
- private:
-  static constexpr unsigned kPagesPerWindow = 1u << (kWindowShift - 12);
-  struct Window {
-    std::vector<uint64_t> seen = std::vector<uint64_t>(kPagesPerWindow / 64);
-    uint32_t count = 0;
-  };
-  std::unordered_map<uint64_t, Window> windows_;
-  uint64_t passes_ = 0;
-};
-
 // Turns the kernel's hint-fault scanning on (and promotion off) and back.
 struct ScanningHooks {
   // Whether hint faults can come at all (e.g. the kernel already scans when
@@ -111,7 +80,6 @@ struct AccessSamplerOptions {
   size_t ring_pages = 256;        // per CPU; hint faults come in bursts at each pass
   double cpu_budget = 0.03;       // of one core, for draining the rings
   double cost_per_sample = 2e-6;  // CPU seconds per sample until measured
-  bool weigh_by_order = true;     // hint faults: FaultOrder (true) or PassClock
 };
 
 class PerfAccessSampler : public Sampler {
@@ -156,8 +124,7 @@ class PerfAccessSampler : public Sampler {
   ScanningHooks hooks_;
   AccessSamplerOptions options_;
   std::unordered_set<pid_t> targets_;
-  std::unordered_map<pid_t, PassClock> pass_clocks_;    // hint_faults only
-  std::unordered_map<pid_t, FaultOrder> fault_orders_;  // hint_faults only
+  std::unordered_map<pid_t, PassClock> pass_clocks_;  // hint_faults only
   std::vector<AccessSample> scratch_;
   std::vector<uint32_t> event_of_;
   bool running_ = false;

@@ -1,6 +1,5 @@
 // PassClock: pass starts found from hint-fault bursts, faults weighed by
-// their latency since the pass began. FaultOrder: faults weighed by their
-// order within each 2 MiB window's pass.
+// their latency since the pass began.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -67,61 +66,6 @@ TEST(PassClock, ABurstTooSoonAfterAPassDoesNotRestartIt) {
   clock.weigh(times);
   EXPECT_EQ(clock.passes(), 1u);
   EXPECT_EQ(clock.passStart(), 1'000 * kMs);
-}
-
-// Page numbers (address >> 12) in window `w` (2 MiB = 512 pages).
-uint64_t pageIn(uint64_t w, uint64_t slot) {
-  return w * 512 + slot;
-}
-
-TEST(FaultOrder, EarlierFaultsInAWindowWeighMore) {
-  FaultOrder order;
-  std::vector<uint64_t> pages;
-  for (uint64_t i = 0; i < 100; ++i)
-    pages.push_back(pageIn(7, (i * 37) % 512));
-  const auto w = order.weigh(pages);
-  ASSERT_EQ(w.size(), pages.size());
-  EXPECT_EQ(w.front(), 1000u);
-  EXPECT_EQ(w[16], 500u);  // 1000 / (1 + 16 / 16)
-  for (size_t i = 1; i < w.size(); ++i)
-    EXPECT_LT(w[i], w[i - 1]) << i;
-  EXPECT_EQ(order.passes(), 0u);
-  EXPECT_EQ(order.windows(), 1u);
-}
-
-TEST(FaultOrder, APageFaultingAgainStartsTheWindowsNextPass) {
-  FaultOrder order;
-  const auto first = order.weigh({pageIn(1, 3), pageIn(1, 9), pageIn(1, 40)});
-  EXPECT_EQ(first[2], static_cast<uint64_t>(1000 / (1 + 2 / 16.0)));
-  // Page 9 again: the scanner came round; it is first in the new pass, and
-  // page 40 (not yet seen in this pass) second.
-  const auto second = order.weigh({pageIn(1, 9), pageIn(1, 40), pageIn(1, 3)});
-  EXPECT_EQ(order.passes(), 1u);
-  EXPECT_EQ(second[0], 1000u);
-  EXPECT_EQ(second[1], static_cast<uint64_t>(1000 / (1 + 1 / 16.0)));
-  EXPECT_EQ(second[2], static_cast<uint64_t>(1000 / (1 + 2 / 16.0)));
-}
-
-TEST(FaultOrder, WindowsKeepTheirOwnOrder) {
-  FaultOrder order;
-  std::vector<uint64_t> pages;
-  for (uint64_t i = 0; i < 50; ++i)
-    pages.push_back(pageIn(2, i));
-  pages.push_back(pageIn(3, 0));  // first fault of another window
-  const auto w = order.weigh(pages);
-  EXPECT_EQ(w.back(), 1000u);
-  EXPECT_LT(w[49], 300u);
-  EXPECT_EQ(order.windows(), 2u);
-}
-
-TEST(FaultOrder, ASampledFaultCountsForItsPeriod) {
-  FaultOrder every, one_in_four;
-  std::vector<uint64_t> pages{pageIn(0, 1), pageIn(0, 2), pageIn(0, 3)};
-  const auto w1 = every.weigh(pages, 1);
-  const auto w4 = one_in_four.weigh(pages, 4);
-  EXPECT_EQ(w1[0], w4[0]);
-  EXPECT_LT(w4[2], w1[2]);  // the third sample stands for the ninth fault
-  EXPECT_EQ(w4[2], static_cast<uint64_t>(1000 / (1 + 8 / 16.0)));
 }
 
 }  // namespace
