@@ -56,20 +56,16 @@ Policy g_policy;
 bool g_placing = false;     // the policy places blocks (else TIER_DEFAULT: fast first)
 bool g_accounting = false;  // a ratio over two or more tiers is in force
 Slots g_slots;
-int8_t g_slot_of_rank[kMaxRanks];
 int g_tier_count = 0;
 
 // The ratio balancer's live bytes per slot: each thread adds to its own
 // counters and folds them into the shared ones every kFoldBytes, so there is
 // no shared atomic on each malloc; the error this adds is at most
 // threads x slots x kFoldBytes.
-constexpr int64_t kFoldBytes = 64 * 1024;
 struct alignas(64) SharedCounter {
   std::atomic<int64_t> live{0};
 };
 SharedCounter g_live[kMaxShares];
-thread_local int64_t t_delta[kMaxShares] SHIM_TLS;
-thread_local bool t_fold_at_exit SHIM_TLS = false;
 pthread_key_t g_fold_key;
 
 void foldThread(void*) {
@@ -102,18 +98,7 @@ size_t usableOf(const void* block) {
 void count(const void* block, int64_t sign) {
   int rank = rankOf(block);
   if (rank < 0 || rank >= kMaxRanks) return;
-  int slot = g_slot_of_rank[rank];
-  if (slot < 0) return;
-  int64_t delta = t_delta[slot] + sign * static_cast<int64_t>(usableOf(block));
-  if (delta >= kFoldBytes || delta <= -kFoldBytes) {
-    g_live[slot].live.fetch_add(delta, std::memory_order_relaxed);
-    delta = 0;
-  }
-  t_delta[slot] = delta;
-  if (!t_fold_at_exit) [[unlikely]] {
-    t_fold_at_exit = true;
-    pthread_setspecific(g_fold_key, &g_fold_key);  // any non-NULL value: run foldThread at exit
-  }
+  countLive(rank, sign * static_cast<int64_t>(usableOf(block)));
 }
 
 int pickRatioRank(size_t size) {
@@ -335,6 +320,9 @@ void startUp() {
   } else {
     setUpPlacement();
     g_counting.store(g_accounting, std::memory_order_relaxed);
+    // Only a ratio (no threshold, no rules): malloc asks the balancer inline.
+    g_ratio_only.store(g_accounting && g_policy.threshold == kNoLimit && g_policy.rule_count == 0,
+                       std::memory_order_relaxed);
     g_state.store(kReady, std::memory_order_release);
     g_direct.store(!g_placing, std::memory_order_release);
   }
@@ -418,6 +406,39 @@ void* allocateAny(size_t alignment, size_t size, bool zeroed) {
 
 std::atomic<bool> g_direct{false};
 std::atomic<bool> g_counting{false};
+std::atomic<bool> g_ratio_only{false};
+int8_t g_slot_of_rank[kMaxRanks];
+thread_local int64_t t_delta[kMaxShares] SHIM_TLS;
+thread_local bool t_fold_at_exit SHIM_TLS = false;
+thread_local int t_place_rank SHIM_TLS = 0;
+thread_local int64_t t_place_budget SHIM_TLS = 0;
+
+void foldLive(int slot, int64_t delta) {
+  if (delta >= kFoldBytes || delta <= -kFoldBytes) {
+    g_live[slot].live.fetch_add(delta, std::memory_order_relaxed);
+    delta = 0;
+  }
+  t_delta[slot] = delta;
+  if (!t_fold_at_exit) {
+    t_fold_at_exit = true;
+    pthread_setspecific(g_fold_key, &g_fold_key);  // any non-NULL value: run foldThread at exit
+  }
+}
+
+int placeRatio(std::size_t size) {
+  t_place_rank = pickRatioRank(size);
+  t_place_budget = kPlaceQuantum;
+  return t_place_rank;
+}
+
+void* allocateOnRankSlow(int rank, std::size_t size) {
+  int saved_errno = errno;
+  void* block = tier_malloc(TIER_RANK(rank), size);
+  if (block == nullptr) return allocateAny(0, size, false);
+  count(block, +1);
+  errno = saved_errno;
+  return block;
+}
 
 void* allocateSlow(size_t size) {
   return allocateAny(0, size, false);

@@ -9,6 +9,7 @@
 #include <cstddef>
 
 #include "alloc/engine.h"
+#include "preload/policy.h"
 #ifdef TIER_PRELOAD_ENGINE_INTERNALS
 #include "alloc/engine_internal.h"
 #include "alloc/front_cache.h"
@@ -21,6 +22,40 @@ namespace tier::preload {
 extern std::atomic<bool> g_direct;
 // A ratio is in force: frees must be counted.
 extern std::atomic<bool> g_counting;
+// The policy is a ratio over two or more tiers and nothing else.
+extern std::atomic<bool> g_ratio_only;
+
+// The ratio balancer's per-thread side (shim.cpp has the shared counters):
+// live bytes per share not yet folded into the shared counters (folded every
+// kFoldBytes, and at thread exit), and the thread's current placement, which
+// serves the next kPlaceQuantum bytes of requests before the balancer is
+// asked again (so a small block costs no balancing; the ratio's error grows
+// by at most that much per thread, against kFoldBytes for the counters).
+inline constexpr int64_t kFoldBytes = 64 * 1024;
+inline constexpr int64_t kPlaceQuantum = 4 * 1024;
+extern int8_t g_slot_of_rank[kMaxRanks];
+extern thread_local int64_t t_delta[kMaxShares] __attribute__((tls_model("initial-exec")));
+extern thread_local bool t_fold_at_exit __attribute__((tls_model("initial-exec")));
+extern thread_local int t_place_rank __attribute__((tls_model("initial-exec")));
+extern thread_local int64_t t_place_budget __attribute__((tls_model("initial-exec")));
+// Folds a share's delta when it is large, and arranges the fold at exit.
+void foldLive(int slot, int64_t delta);
+// Asks the balancer for the tier of the next kPlaceQuantum bytes.
+int placeRatio(std::size_t size);
+// A block on `rank` past the front cache (spilling, or glibc), counted.
+void* allocateOnRankSlow(int rank, std::size_t size);
+
+// Adds `bytes` (negative for a free) to the live bytes of `rank`'s share.
+inline void countLive(int rank, int64_t bytes) {
+  int slot = g_slot_of_rank[rank];
+  if (slot < 0) return;
+  int64_t delta = t_delta[slot] + bytes;
+  if (delta >= kFoldBytes || delta <= -kFoldBytes || !t_fold_at_exit) [[unlikely]] {
+    foldLive(slot, delta);
+    return;
+  }
+  t_delta[slot] = delta;
+}
 
 // glibc aligns every block to 16 bytes; the engine (as jemalloc) aligns a
 // block of up to 8 bytes to 8 only. Requests go up to 16 bytes, in every
@@ -58,6 +93,18 @@ inline void* allocate(std::size_t size) {
     if (block != nullptr) [[likely]]
       return block;
   }
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+  else if (g_ratio_only.load(std::memory_order_relaxed)) {
+    int64_t bytes = static_cast<int64_t>(size);
+    int rank = t_place_budget >= bytes ? t_place_rank : placeRatio(size);
+    t_place_budget -= bytes;
+    if (void* block = tier::alloc::popFront(rank, size)) [[likely]] {
+      countLive(rank, static_cast<int64_t>(tier::alloc::knownUsableSize(block)));
+      return block;
+    }
+    return allocateOnRankSlow(rank, size);
+  }
+#endif
   return allocateSlow(size);
 }
 
@@ -75,9 +122,19 @@ inline void releaseToEngine(void* block) {
 }
 
 inline void release(void* block) {
-  if (engineOwns(block) && !g_counting.load(std::memory_order_relaxed)) [[likely]] {
-    releaseToEngine(block);
-    return;
+  if (engineOwns(block)) [[likely]] {
+    if (!g_counting.load(std::memory_order_relaxed)) [[likely]] {
+      releaseToEngine(block);
+      return;
+    }
+#ifdef TIER_PRELOAD_ENGINE_INTERNALS
+    int rank = tier::alloc::rankOfAddress(block);
+    if (size_t usable = tier::alloc::knownUsableSize(block)) [[likely]] {
+      countLive(rank, -static_cast<int64_t>(usable));
+      releaseToEngine(block);
+      return;
+    }
+#endif
   }
   releaseSlow(block);
 }
