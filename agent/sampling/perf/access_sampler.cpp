@@ -67,6 +67,29 @@ std::vector<uint64_t> PassClock::weigh(const std::vector<uint64_t>& times) {
   return weights;
 }
 
+std::vector<uint64_t> WindowClock::weigh(const std::vector<Fault>& faults) {
+  constexpr unsigned kPageBits = kWindowShift - 12;
+  std::vector<uint64_t> weights;
+  weights.reserve(faults.size());
+  for (const Fault& f : faults) {
+    Window& w = windows_[f.page >> kPageBits];
+    const uint64_t slot = f.page & (kPagesPerWindow - 1);
+    uint64_t& word = w.seen[slot / 64];
+    const uint64_t bit = 1ULL << (slot % 64);
+    if (w.pass_start_ns == 0 || (word & bit)) {  // first fault, or the scanner came round
+      if (w.pass_start_ns != 0) ++passes_;
+      w.seen.fill(0);
+      w.pass_start_ns = f.time_ns;
+    }
+    word |= bit;
+    const double latency_ms =
+        static_cast<double>(f.time_ns > w.pass_start_ns ? f.time_ns - w.pass_start_ns : 0) / kMs;
+    weights.push_back(
+        std::max<uint64_t>(1, static_cast<uint64_t>(kLatencyScale / (latency_ms + 10.0))));
+  }
+  return weights;
+}
+
 PerfAccessSampler::PerfAccessSampler(std::string name, std::optional<PerfSampler> sampler,
                                      ScanningHooks hooks, AccessSamplerOptions options,
                                      const tier::FsRoot* sys, const tier::FsRoot* proc)
@@ -126,6 +149,7 @@ std::vector<PerfSampler*> PerfAccessSampler::samplers() {
 tier::Result<void> PerfAccessSampler::setTargets(const std::vector<pid_t>& pids) {
   targets_ = std::unordered_set<pid_t>(pids.begin(), pids.end());
   std::erase_if(pass_clocks_, [&](const auto& kv) { return !targets_.contains(kv.first); });
+  std::erase_if(window_clocks_, [&](const auto& kv) { return !targets_.contains(kv.first); });
   if (system_) return {};
   for (auto it = per_pid_.begin(); it != per_pid_.end();) {
     if (targets_.contains(it->first)) {
@@ -222,12 +246,21 @@ void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_
     times.reserve(indices.size());
     for (size_t i : indices)
       times.push_back(samples[i].time_ns);
-    PassClock& clock = pass_clocks_[pid];
     // One in `period` faults is sampled (the weight so far): a burst shows
     // that many times fewer samples.
     const uint64_t period = std::max<uint64_t>(1, samples[indices.front()].weight);
-    clock.setBurstMin(static_cast<unsigned>(std::max<uint64_t>(4, 16 / period)));
-    const std::vector<uint64_t> weights = clock.weigh(times);
+    std::vector<uint64_t> weights;
+    if (options_.clock_per_window) {
+      std::vector<WindowClock::Fault> faults;
+      faults.reserve(indices.size());
+      for (size_t i : indices)
+        faults.push_back({samples[i].address >> 12, samples[i].time_ns});
+      weights = window_clocks_[pid].weigh(faults);
+    } else {
+      PassClock& clock = pass_clocks_[pid];
+      clock.setBurstMin(static_cast<unsigned>(std::max<uint64_t>(4, 16 / period)));
+      weights = clock.weigh(times);
+    }
     for (size_t k = 0; k < indices.size(); ++k)
       samples[indices[k]].weight = weights[k] * period;
   }
@@ -278,6 +311,9 @@ std::string PerfAccessSampler::detail() const {
   uint64_t passes = 0;
   for (const auto& [pid, clock] : pass_clocks_)
     passes += clock.passes();
+  uint64_t window_passes = 0, windows = 0;
+  for (const auto& [pid, clock] : window_clocks_)
+    window_passes += clock.passes(), windows += clock.windows();
   std::string period;
   const auto add = [&](const PerfSampler& sampler) {
     for (const auto& e : sampler.status())
@@ -288,7 +324,10 @@ std::string PerfAccessSampler::detail() const {
     add(sampler);
   return fmt::format("period {}, {} samples of other processes{}", period.empty() ? "-" : period,
                      filtered_out_,
-                     name_ == "hint_faults" ? fmt::format(", {} scanner passes seen", passes) : "");
+                     name_ != "hint_faults" ? ""
+                     : options_.clock_per_window
+                         ? fmt::format(", {} window passes over {} windows", window_passes, windows)
+                         : fmt::format(", {} scanner passes seen", passes));
 }
 
 SamplerStats PerfAccessSampler::stats() const {

@@ -13,11 +13,13 @@
 //                Hot pages fault early in a pass and in every pass; cold pages
 //                late or never. Counting passes alone saturates (a busy
 //                workload touches nearly every page once per pass), so each
-//                fault weighs by how soon after its pass began it came:
-//                PassClock finds a pass's start as the burst of faults that
-//                follows the scanner, and a fault L ms later weighs
-//                kLatencyScale / (L + 10): early (hot) faults count ~100x a
-//                fault a second late.
+//                fault weighs by how early in its pass it came. WindowClock
+//                (the default) times each 2 MiB window's pass from its first
+//                fault; PassClock (clock_per_window = false) finds a pass's
+//                start as
+//                the burst of faults that follows the scanner and weighs a
+//                fault L ms later kLatencyScale / (L + 10), which holds only
+//                while the scanner arms the process in one burst.
 //
 // hardware runs one event per online CPU with a pid filter in user space;
 // hint_faults opens one process target (every thread, inherited) per target
@@ -28,6 +30,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -66,6 +69,39 @@ class PassClock {
   std::vector<uint64_t> tail_;  // the last 200 ms of times seen, for the rate before
 };
 
+// Weighs hint faults by their latency since the scanner armed their 2 MiB
+// window, like PassClock but per window, which needs no burst to find a
+// pass: once the scanner arms a window, its pages fault in roughly the order
+// of how often they are used, each at most once, and the first fault comes
+// within milliseconds (any of 512 pages in use will do). A page that faults
+// again shows the scanner came round: the window's next pass begins there.
+// A fault L ms into its window's pass weighs kLatencyScale / (L + 10). Where
+// the scanner arms 256 MB slices continuously, one pass start per process
+// (PassClock) is wrong for most windows; a start per window is not. About
+// 100 bytes per 2 MiB window that faulted (0.005 %). Pure: faults in,
+// weights out.
+class WindowClock {
+ public:
+  static constexpr double kLatencyScale = 10'000;
+  static constexpr unsigned kWindowShift = 21;  // 2 MiB
+  struct Fault {
+    uint64_t page;     // address >> 12
+    uint64_t time_ns;  // ascending
+  };
+  std::vector<uint64_t> weigh(const std::vector<Fault>& faults);
+  uint64_t passes() const { return passes_; }
+  size_t windows() const { return windows_.size(); }
+
+ private:
+  static constexpr unsigned kPagesPerWindow = 1u << (kWindowShift - 12);
+  struct Window {
+    std::array<uint64_t, kPagesPerWindow / 64> seen{};
+    uint64_t pass_start_ns = 0;
+  };
+  std::unordered_map<uint64_t, Window> windows_;
+  uint64_t passes_ = 0;
+};
+
 // Turns the kernel's hint-fault scanning on (and promotion off) and back.
 struct ScanningHooks {
   // Whether hint faults can come at all (e.g. the kernel already scans when
@@ -80,6 +116,7 @@ struct AccessSamplerOptions {
   size_t ring_pages = 256;        // per CPU; hint faults come in bursts at each pass
   double cpu_budget = 0.03;       // of one core, for draining the rings
   double cost_per_sample = 2e-6;  // CPU seconds per sample until measured
+  bool clock_per_window = true;   // hint faults: WindowClock (true) or PassClock
 };
 
 class PerfAccessSampler : public Sampler {
@@ -124,7 +161,8 @@ class PerfAccessSampler : public Sampler {
   ScanningHooks hooks_;
   AccessSamplerOptions options_;
   std::unordered_set<pid_t> targets_;
-  std::unordered_map<pid_t, PassClock> pass_clocks_;  // hint_faults only
+  std::unordered_map<pid_t, PassClock> pass_clocks_;      // hint_faults only
+  std::unordered_map<pid_t, WindowClock> window_clocks_;  // hint_faults only
   std::vector<AccessSample> scratch_;
   std::vector<uint32_t> event_of_;
   bool running_ = false;
