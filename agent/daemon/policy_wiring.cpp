@@ -19,12 +19,6 @@ constexpr uint64_t kMiB = 1ULL << 20;
 // bit (so fast pages are scanned too and their heat is seen); the promote
 // rate limit at 0 keeps the kernel from promoting anything itself.
 constexpr int64_t kScanningMode = 3;
-// Once a process's faults are mostly local the scanner backs off towards
-// scan_period_max_ms (60 s by default) and its hint faults come as bursts
-// tens of seconds apart: in the lab the heat starved between them (Zipf held
-// 0.65 of the oracle for 80 s; 0.91-0.92 with the cap). Where debugfs is
-// absent the kernel's pacing stands.
-constexpr int64_t kScanPeriodMaxMs = 3000;
 
 }  // namespace
 
@@ -53,14 +47,7 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
                 if (!knobs) return std::unexpected(knobs.error());
                 knobs_.emplace(std::move(*knobs));
               }
-              if (auto ok = knobs_->setNumaBalancing(kScanningMode, 0); !ok) return ok;
-              const auto period = knobs_->read(kernel_tiering::Knob::ScanPeriodMax);
-              if (period && *period && **period > kScanPeriodMaxMs)
-                if (auto ok = knobs_->set(kernel_tiering::Knob::ScanPeriodMax, kScanPeriodMaxMs);
-                    !ok)
-                  log(Priority::Info, "NUMA scan period left at {} ms: {}", **period,
-                      ok.error().message());
-              return {};
+              return knobs_->setNumaBalancing(kScanningMode, 0);
             },
             .restore =
                 [this] {

@@ -142,25 +142,14 @@ TEST_F(PolicyLab, PromotesAKnownHotSetAndDemotesAKnownColdSet) {
   Workload hot(far_, 48, true);
   ASSERT_TRUE(hot.ready());
   ASSERT_GT(shareOn(hot.child.pid(), hot.start, hot.end, far_), 0.99);
-  // In takeover tierd caps the NUMA scan period (debugfs, mounted by the lab
-  // as systemd would) so that hint faults keep coming, and restores it.
-  const std::string scan_max = "/sys/kernel/debug/sched/numa_balancing/scan_period_max_ms";
-  const auto readNumber = [](const std::string& path) {
-    long value = -1;
-    std::ifstream(path) >> value;
-    return value;
-  };
-  const long scan_max_before = readNumber(scan_max);
   Agent agent(
       "[agent]\nmode = \"takeover\"\n[migration]\nrate_limit_mbps = 64\nmin_free_mb = 8\n"
       "min_free_percent = 0\n[policy]\ninterval_ms = 1000\n[[workloads]]\nname = \"test\"\n"
       "comm = \"tierd_test_wo.*\"\n");
-  long scan_max_during = -1;
   double hot_fast = 0, cold_far = 0;
   const auto started = std::chrono::steady_clock::now();
   for (auto deadline = started + 150s; std::chrono::steady_clock::now() < deadline;) {
     std::this_thread::sleep_for(2s);
-    scan_max_during = readNumber(scan_max);
     hot_fast = shareOn(hot.child.pid(), hot.start, hot.end, 0);
     cold_far = shareOn(cold.child.pid(), cold.start, cold.end, far_);
     if (hot_fast >= 0.9 && cold_far >= 0.1) break;
@@ -172,22 +161,13 @@ TEST_F(PolicyLab, PromotesAKnownHotSetAndDemotesAKnownColdSet) {
   auto status = agent.tierctlJson({"status"});
   std::printf("policy: %s\n", status["policy"].dump().c_str());
   // Both sets start wholly on the other node. Runs here reached 0.70-0.97 of
-  // the hot set before tierd capped the NUMA scan period; in the slow ones
-  // the scanner's hint faults dried up after about a minute (the period grows
-  // once most faults are local).
+  // the hot set; in the slow ones the scanner's hint faults dried up after
+  // about a minute (the NUMA scan period grows once most faults are local),
+  // which stalls promotion: a known limit of the hint-fault sampler.
   EXPECT_GE(hot_fast, 0.5) << agent.log();
   EXPECT_GE(cold_far, 0.1) << "the cold set never made room";
   EXPECT_TRUE(hot.verify().starts_with("OK")) << "bytes changed under the moves";
   EXPECT_TRUE(cold.verify().starts_with("OK"));
-  if (scan_max_before > 3000) {
-    EXPECT_EQ(scan_max_during, 3000);
-    agent.child().signal(SIGTERM);  // tierd stops and restores the knobs it changed
-    EXPECT_EQ(agent.child().wait(), 0);
-    EXPECT_EQ(readNumber(scan_max), scan_max_before);
-  } else {
-    std::printf("scan_period_max_ms is %ld here (no debugfs, or already <= 3000)\n",
-                scan_max_before);
-  }
 }
 
 }  // namespace
