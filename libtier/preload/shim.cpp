@@ -125,10 +125,8 @@ tier_where_t whereFor(size_t size) {
   return TIER_DEFAULT;
 }
 
-// The chooser behind tier_malloc(TIER_DEFAULT, ...) called by the program
-// itself: the same policy, as a rank.
-int chooseRank(size_t size, void*) {
-  Target target = g_policy.targetFor(size);
+// The rank a target names; -1 for a ratio, whose rank is chosen per block.
+int fixedRank(const Target& target) {
   switch (target.kind) {
     case Target::kFast:
       return 0;
@@ -139,9 +137,16 @@ int chooseRank(size_t size, void*) {
     case Target::kNode:
       return std::max(tier_engine_rank_of_node(target.index), 0);
     case Target::kRatio:
-      return pickRatioRank(size);
+      return -1;
   }
   return 0;
+}
+
+// The chooser behind tier_malloc(TIER_DEFAULT, ...) called by the program
+// itself: the same policy, as a rank.
+int chooseRank(size_t size, void*) {
+  const Target target = g_policy.targetFor(size);
+  return target.kind == Target::kRatio ? pickRatioRank(size) : fixedRank(target);
 }
 
 // --- start-up: settings from LIBTIER_CONFIG and the environment, read with
@@ -258,26 +263,11 @@ bool placesOnOneRank() {
     if (first < 0) first = rank;
     return rank == first;
   };
-  auto targetRank = [&](Target target) {
-    switch (target.kind) {
-      case Target::kFast:
-        return 0;
-      case Target::kFar:
-        return 1;
-      case Target::kRank:
-        return target.index;
-      case Target::kNode:
-        return std::max(tier_engine_rank_of_node(target.index), 0);
-      case Target::kRatio:
-        return -1;
-    }
-    return 0;
-  };
   bool one = same(0);  // sizes no rule covers go to the fast tier
   for (int i = 0; i < g_slots.count; ++i)
     one = one && same(g_slots.rank[i]);
   for (int i = 0; i < g_policy.rule_count; ++i) {
-    int rank = targetRank(g_policy.rules[i].target);
+    const int rank = fixedRank(g_policy.rules[i].target);
     if (rank >= 0) one = one && same(rank);
   }
   if (g_policy.threshold != kNoLimit) one = one && same(1);

@@ -22,50 +22,8 @@ std::string hardwareName(const std::vector<EventSpec>& specs) {
 
 constexpr uint64_t kMs = 1'000'000;
 constexpr size_t kHintFaultRingPages = 512;  // 2 MiB: ~40k fault records per CPU
-constexpr uint64_t kBurstWindow = 10 * kMs;
-constexpr uint64_t kBeforeWindow = 200 * kMs;
-constexpr uint64_t kMinPassGap = 300 * kMs;
 
 }  // namespace
-
-std::vector<uint64_t> PassClock::weigh(const std::vector<uint64_t>& times) {
-  // Times of the previous call's last 200 ms count toward "the rate before".
-  std::vector<uint64_t> all = tail_;
-  const size_t offset = all.size();
-  all.insert(all.end(), times.begin(), times.end());
-  std::vector<uint64_t> weights(times.size(), 1);
-  size_t burst_end = offset, before_begin = 0;
-  for (size_t i = offset; i < all.size(); ++i) {
-    const uint64_t t = all[i];
-    burst_end = std::max(burst_end, i);
-    while (burst_end < all.size() && all[burst_end] <= t + kBurstWindow)
-      ++burst_end;
-    while (before_begin < i && all[before_begin] + kBeforeWindow < t)
-      ++before_begin;
-    const uint64_t burst = burst_end - i;
-    const uint64_t before = i - before_begin;  // in 200 ms: 20 burst windows
-    const bool gap = pass_start_ == 0 || t >= pass_start_ + kMinPassGap;
-    if (gap && burst >= burst_min_ && burst * 20 >= 5 * before) {
-      pass_start_ = t;
-      ++passes_;
-    }
-    if (pass_start_ != 0 && t >= pass_start_) {
-      const double latency_ms = static_cast<double>(t - pass_start_) / kMs;
-      weights[i - offset] =
-          std::max<uint64_t>(1, static_cast<uint64_t>(kLatencyScale / (latency_ms + 10.0)));
-    } else {
-      weights[i - offset] =
-          static_cast<uint64_t>(kLatencyScale / 1000.0);  // unknown pass: 1 s late
-    }
-  }
-  tail_.clear();
-  if (!all.empty()) {
-    const uint64_t last = all.back();
-    for (uint64_t t : all)
-      if (t + kBeforeWindow >= last) tail_.push_back(t);
-  }
-  return weights;
-}
 
 std::vector<uint64_t> WindowClock::weigh(const std::vector<Fault>& faults) {
   constexpr unsigned kPageBits = kWindowShift - 12;
@@ -148,7 +106,6 @@ std::vector<PerfSampler*> PerfAccessSampler::samplers() {
 
 tier::Result<void> PerfAccessSampler::setTargets(const std::vector<pid_t>& pids) {
   targets_ = std::unordered_set<pid_t>(pids.begin(), pids.end());
-  std::erase_if(pass_clocks_, [&](const auto& kv) { return !targets_.contains(kv.first); });
   std::erase_if(window_clocks_, [&](const auto& kv) { return !targets_.contains(kv.first); });
   if (system_) return {};
   for (auto it = per_pid_.begin(); it != per_pid_.end();) {
@@ -242,25 +199,14 @@ void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_
   for (auto& [pid, indices] : by_pid) {
     std::sort(indices.begin(), indices.end(),
               [&](size_t a, size_t b) { return samples[a].time_ns < samples[b].time_ns; });
-    std::vector<uint64_t> times;
-    times.reserve(indices.size());
-    for (size_t i : indices)
-      times.push_back(samples[i].time_ns);
-    // One in `period` faults is sampled (the weight so far): a burst shows
-    // that many times fewer samples.
+    // The weight so far is the event's period: each sample stands for that
+    // many faults, whatever its latency.
     const uint64_t period = std::max<uint64_t>(1, samples[indices.front()].weight);
-    std::vector<uint64_t> weights;
-    if (options_.clock_per_window) {
-      std::vector<WindowClock::Fault> faults;
-      faults.reserve(indices.size());
-      for (size_t i : indices)
-        faults.push_back({samples[i].address >> 12, samples[i].time_ns});
-      weights = window_clocks_[pid].weigh(faults);
-    } else {
-      PassClock& clock = pass_clocks_[pid];
-      clock.setBurstMin(static_cast<unsigned>(std::max<uint64_t>(4, 16 / period)));
-      weights = clock.weigh(times);
-    }
+    std::vector<WindowClock::Fault> faults;
+    faults.reserve(indices.size());
+    for (size_t i : indices)
+      faults.push_back({samples[i].address >> 12, samples[i].time_ns});
+    const std::vector<uint64_t> weights = window_clocks_[pid].weigh(faults);
     for (size_t k = 0; k < indices.size(); ++k)
       samples[indices[k]].weight = weights[k] * period;
   }
@@ -308,9 +254,6 @@ void PerfAccessSampler::applyBudget() {
 }
 
 std::string PerfAccessSampler::detail() const {
-  uint64_t passes = 0;
-  for (const auto& [pid, clock] : pass_clocks_)
-    passes += clock.passes();
   uint64_t window_passes = 0, windows = 0;
   for (const auto& [pid, clock] : window_clocks_)
     window_passes += clock.passes(), windows += clock.windows();
@@ -324,10 +267,9 @@ std::string PerfAccessSampler::detail() const {
     add(sampler);
   return fmt::format("period {}, {} samples of other processes{}", period.empty() ? "-" : period,
                      filtered_out_,
-                     name_ != "hint_faults" ? ""
-                     : options_.clock_per_window
+                     name_ == "hint_faults"
                          ? fmt::format(", {} window passes over {} windows", window_passes, windows)
-                         : fmt::format(", {} scanner passes seen", passes));
+                         : "");
 }
 
 SamplerStats PerfAccessSampler::stats() const {

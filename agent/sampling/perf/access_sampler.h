@@ -13,13 +13,8 @@
 //                Hot pages fault early in a pass and in every pass; cold pages
 //                late or never. Counting passes alone saturates (a busy
 //                workload touches nearly every page once per pass), so each
-//                fault weighs by how early in its pass it came. WindowClock
-//                (the default) times each 2 MiB window's pass from its first
-//                fault; PassClock (clock_per_window = false) finds a pass's
-//                start as
-//                the burst of faults that follows the scanner and weighs a
-//                fault L ms later kLatencyScale / (L + 10), which holds only
-//                while the scanner arms the process in one burst.
+//                fault weighs by how early in its pass it came: WindowClock
+//                times each 2 MiB window's pass from its first fault.
 //
 // hardware runs one event per online CPU with a pid filter in user space;
 // hint_faults opens one process target (every thread, inherited) per target
@@ -47,37 +42,13 @@
 
 namespace tierd::sampling::perf {
 
-// Finds the starts of the NUMA scanner's passes over one process from the
-// times of its hint faults, and weighs each fault by its latency since the
-// pass began. A pass starts where faults burst: at least `burst_min` in 10
-// ms, five times the rate of the 200 ms before, and 300 ms or more after the
-// previous start. Pure: times in, weights out.
-class PassClock {
- public:
-  static constexpr double kLatencyScale = 10'000;  // weight of a fault 0 ms into a pass: 1000
-  explicit PassClock(unsigned burst_min = 16) : burst_min_(burst_min) {}
-  void setBurstMin(unsigned burst_min) { burst_min_ = burst_min; }
-  // `times` ascending (ns); returns one weight (>= 1) per time.
-  std::vector<uint64_t> weigh(const std::vector<uint64_t>& times);
-  uint64_t passStart() const { return pass_start_; }
-  uint64_t passes() const { return passes_; }
-
- private:
-  unsigned burst_min_;
-  uint64_t pass_start_ = 0;
-  uint64_t passes_ = 0;
-  std::vector<uint64_t> tail_;  // the last 200 ms of times seen, for the rate before
-};
-
 // Weighs hint faults by their latency since the scanner armed their 2 MiB
-// window, like PassClock but per window, which needs no burst to find a
-// pass: once the scanner arms a window, its pages fault in roughly the order
-// of how often they are used, each at most once, and the first fault comes
-// within milliseconds (any of 512 pages in use will do). A page that faults
-// again shows the scanner came round: the window's next pass begins there.
-// A fault L ms into its window's pass weighs kLatencyScale / (L + 10). Where
-// the scanner arms 256 MB slices continuously, one pass start per process
-// (PassClock) is wrong for most windows; a start per window is not. About
+// window, which needs no burst to find a pass: once the scanner arms a window, its pages fault in
+// roughly the order of how often they are used, each at most once, and the first fault comes within
+// milliseconds (any of 512 pages in use will do). A page that faults again shows the scanner came
+// round: the window's next pass begins there. A fault L ms into its window's pass weighs
+// kLatencyScale / (L + 10). Where the scanner arms 256 MB slices continuously, one pass start per
+// process (found from bursts of faults) is wrong for most windows; a start per window is not. About
 // 100 bytes per 2 MiB window that faulted (0.005 %). Pure: faults in,
 // weights out.
 class WindowClock {
@@ -116,7 +87,6 @@ struct AccessSamplerOptions {
   size_t ring_pages = 256;        // per CPU; hint faults come in bursts at each pass
   double cpu_budget = 0.03;       // of one core, for draining the rings
   double cost_per_sample = 2e-6;  // CPU seconds per sample until measured
-  bool clock_per_window = true;   // hint faults: WindowClock (true) or PassClock
 };
 
 class PerfAccessSampler : public Sampler {
@@ -161,7 +131,6 @@ class PerfAccessSampler : public Sampler {
   ScanningHooks hooks_;
   AccessSamplerOptions options_;
   std::unordered_set<pid_t> targets_;
-  std::unordered_map<pid_t, PassClock> pass_clocks_;      // hint_faults only
   std::unordered_map<pid_t, WindowClock> window_clocks_;  // hint_faults only
   std::vector<AccessSample> scratch_;
   std::vector<uint32_t> event_of_;

@@ -1,0 +1,63 @@
+// WindowClock: hint faults weighed by their latency since their 2 MiB
+// window's pass began; passes found from pages that fault again.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "sampling/perf/access_sampler.h"
+
+namespace tierd::sampling::perf {
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+
+// Page number (address >> 12) of slot `slot` in 2 MiB window `w`.
+uint64_t pageIn(uint64_t w, uint64_t slot) {
+  return w * 512 + slot;
+}
+
+TEST(WindowClock, FaultsWeighByTheirLatencySinceTheirWindowsFirstFault) {
+  WindowClock clock;
+  std::vector<WindowClock::Fault> faults;
+  for (uint64_t i = 0; i < 20; ++i)  // one window, a fault every 50 ms
+    faults.push_back({pageIn(7, i), 1'000 * kMs + i * 50 * kMs});
+  const auto w = clock.weigh(faults);
+  ASSERT_EQ(w.size(), faults.size());
+  EXPECT_EQ(w.front(), 1000u);  // 0 ms: 10000 / 10
+  EXPECT_EQ(w[1], 166u);        // 50 ms: 10000 / 60
+  EXPECT_EQ(w.back(), 10u);     // 950 ms
+  for (size_t i = 1; i < w.size(); ++i)
+    EXPECT_LE(w[i], w[i - 1]) << i;  // later never weighs more
+  EXPECT_EQ(clock.passes(), 0u);
+  EXPECT_EQ(clock.windows(), 1u);
+}
+
+TEST(WindowClock, APageFaultingAgainStartsItsWindowsNextPass) {
+  WindowClock clock;
+  clock.weigh({{pageIn(1, 3), 1'000 * kMs}, {pageIn(1, 9), 1'400 * kMs}});
+  // Page 3 again at 2 s: the scanner came round; page 9 follows 20 ms later.
+  const auto w = clock.weigh({{pageIn(1, 3), 2'000 * kMs}, {pageIn(1, 9), 2'020 * kMs}});
+  EXPECT_EQ(clock.passes(), 1u);
+  EXPECT_EQ(w[0], 1000u);
+  EXPECT_EQ(w[1], 333u);  // 20 ms into the new pass, not 1020 ms into the old
+}
+
+TEST(WindowClock, EachWindowKeepsItsOwnPass) {
+  // A hot window whose pages all fault early, and a window armed later (the
+  // scanner's next slice): with one clock per process the later window's
+  // faults would look 800 ms late.
+  WindowClock clock;
+  std::vector<WindowClock::Fault> faults;
+  for (uint64_t i = 0; i < 10; ++i)
+    faults.push_back({pageIn(2, i), 1'000 * kMs + i * kMs});
+  for (uint64_t i = 0; i < 10; ++i)
+    faults.push_back({pageIn(300, i), 1'800 * kMs + i * kMs});
+  const auto w = clock.weigh(faults);
+  EXPECT_GE(w[9], 500u);  // 9 ms into window 2's pass
+  EXPECT_EQ(w[10], 1000u);
+  EXPECT_GE(w[19], 500u);  // 9 ms into window 300's pass
+  EXPECT_EQ(clock.windows(), 2u);
+}
+
+}  // namespace
+}  // namespace tierd::sampling::perf
