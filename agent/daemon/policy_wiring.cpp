@@ -75,11 +75,12 @@ std::vector<policy::TierView> Agent::tierViews() const {
   std::shared_lock lock(state_mutex_);
   std::vector<policy::TierView> views;
   const auto memory = [this](int node) {
-    policy::NodeMemory m{node, 0, 0};
+    policy::NodeMemory m{node, 0, 0, 0};
     if (auto read = tier::readNodeMemory(sys_, node)) {
       m.total_bytes = read->total_bytes;
       m.free_bytes = read->free_bytes;
     }
+    m.kernel_reserve_bytes = tier::readNodeHighWatermarkBytes(proc_, node).value_or(0);
     return m;
   };
   for (const auto& initiator : topology_.initiators) {

@@ -18,6 +18,7 @@ struct NodeMemory {
   int node = -1;
   uint64_t total_bytes = 0;
   uint64_t free_bytes = 0;
+  uint64_t kernel_reserve_bytes = 0;  // the node's high watermark: never filled below it
 };
 
 // The tiers as one initiator (a node with CPUs) sees them.
@@ -30,7 +31,7 @@ struct TierView {
 
 struct RoomSettings {
   unsigned page_shift = 12;
-  uint64_t headroom_bytes = 0;       // per fast node, as the migration engine keeps it
+  uint64_t headroom_bytes = 0;       // per fast node (or its kernel reserve, if larger)
   uint64_t low_watermark_bytes = 0;  // demote cold pages only while free is below this
   double rate_bytes_per_second = 0;  // the migration budget (0: unlimited)
   double plan_seconds = 2;           // until the next plan

@@ -185,6 +185,13 @@ cpu_ticks() {
   echo $total
 }
 ticks_before=$(cpu_ticks "${mover_pids[@]}")
+# The fast node's free memory once a second, beside its zones' watermarks: a
+# mover that fills it below the low watermark pays for reclaim in its own time.
+awk -v node="$fast" '$1 == "Node" {n = $2 + 0} n == node && ($1 == "min" || $1 == "low" || $1 == "high") {w[$1] += $2} \
+  END {printf "# node %d watermarks KiB: min %d low %d high %d\n", node, w["min"] * 4, w["low"] * 4, w["high"] * 4}' \
+  /proc/zoneinfo > "$out/fast_free.txt"
+( while sleep 1; do echo "$(cut -d" " -f1 /proc/uptime) $(node_free_kib "$fast")"; done >> "$out/fast_free.txt" ) &
+free_logger=$!
 vm_start=$(cat /proc/vmstat)
 t0=$(date +%s.%N)
 
@@ -196,6 +203,7 @@ wait $workload_pid || workload_rc=$?
 (( workload_rc == 0 )) || say "the workload failed (exit $workload_rc)"
 
 t1=$(date +%s.%N)
+kill "$free_logger" 2>/dev/null || true
 ticks_after=$(cpu_ticks "${mover_pids[@]}")
 vm_end=$(cat /proc/vmstat)
 
@@ -227,7 +235,8 @@ vm_delta() {
 }
 counters=""
 for c in pgmigrate_success pgmigrate_fail pgpromote_success pgdemote_kswapd pgdemote_direct \
-         numa_hint_faults numa_pages_migrated; do
+         numa_hint_faults numa_pages_migrated allocstall_dma32 allocstall_normal allocstall_movable \
+         pgscan_kswapd pgscan_direct compact_stall; do
   counters+="\"$c\":$(vm_delta $c),"
 done
 hz=$(getconf CLK_TCK)

@@ -1,5 +1,7 @@
 #include "discovery/sysfs_reader.h"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <algorithm>
 #include <regex>
@@ -389,6 +391,16 @@ std::optional<NodeMemory> readNodeMemory(const FsRoot& sys, int node) {
   auto fields = parseMeminfo(*text);
   if (!fields || !fields->contains("MemTotal") || !fields->contains("MemFree")) return std::nullopt;
   return NodeMemory{fields->at("MemTotal"), fields->at("MemFree")};
+}
+
+std::optional<uint64_t> readNodeHighWatermarkBytes(const FsRoot& proc, int node) {
+  auto text = proc.readFile("zoneinfo");
+  if (!text) return std::nullopt;
+  auto nodes = parseZoneWatermarks(*text);
+  if (!nodes) return std::nullopt;
+  auto it = nodes->find(node);
+  if (it == nodes->end()) return std::nullopt;
+  return it->second.high_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
 Result<PlatformFacts> readPlatformFacts(const FsRoot& sys, const FsRoot* proc) {

@@ -171,6 +171,40 @@ Result<std::map<std::string, uint64_t>> parseMeminfo(std::string_view text) {
   return fields;
 }
 
+Result<std::map<int, NodeWatermarks>> parseZoneWatermarks(std::string_view text) {
+  std::map<int, NodeWatermarks> nodes;
+  NodeWatermarks* zone_node = nullptr;
+  uint64_t boost = 0;  // of the current zone; "boost" precedes min/low/high
+  auto ok = forEachLine(text, [&](std::string_view line) -> Result<void> {
+    auto words = splitWords(line);
+    if (words[0] == "Node") {  // "Node 0, zone   Normal"
+      if (words.size() != 4 || words[1].empty() || words[1].back() != ',' || words[2] != "zone")
+        return fail(EINVAL, "not 'Node N, zone NAME': " + quoted(line));
+      auto node = parseInteger<int>(words[1].substr(0, words[1].size() - 1), "a node id");
+      if (!node) return std::unexpected(node.error());
+      zone_node = &nodes[*node];
+      boost = 0;
+      return {};
+    }
+    if (words.size() != 2 || zone_node == nullptr) return {};
+    uint64_t NodeWatermarks::*field = nullptr;
+    if (words[0] == "min") field = &NodeWatermarks::min_pages;
+    if (words[0] == "low") field = &NodeWatermarks::low_pages;
+    if (words[0] == "high") field = &NodeWatermarks::high_pages;
+    if (words[0] != "boost" && field == nullptr) return {};
+    auto value = parseU64(words[1]);
+    if (!value) return std::unexpected(wrap(value.error(), quoted(line)));
+    if (field == nullptr) {
+      boost = *value;
+    } else {
+      zone_node->*field += *value + boost;
+    }
+    return {};
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return nodes;
+}
+
 Result<std::map<std::string, uint64_t>> parseCounters(std::string_view text) {
   std::map<std::string, uint64_t> counters;
   auto ok = forEachLine(text, [&](std::string_view line) -> Result<void> {

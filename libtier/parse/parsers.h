@@ -41,6 +41,15 @@ Result<std::map<std::string, uint64_t>> parseMeminfo(std::string_view text);
 // /proc/vmstat, nodeN/vmstat, nodeN/numastat: "name value" per line.
 Result<std::map<std::string, uint64_t>> parseCounters(std::string_view text);
 
+// /proc/zoneinfo: each node's page-allocator watermarks, in pages, summed over
+// its zones, each with the zone's current boost added (the kernel compares
+// free memory against watermark + boost). Below `low` kswapd wakes and
+// reclaims up to `high`; below `min` the allocating task reclaims itself.
+struct NodeWatermarks {
+  uint64_t min_pages = 0, low_pages = 0, high_pages = 0;
+};
+Result<std::map<int, NodeWatermarks>> parseZoneWatermarks(std::string_view text);
+
 // One line of /proc/PID/numa_maps.
 struct NumaMapsEntry {
   uint64_t start = 0;

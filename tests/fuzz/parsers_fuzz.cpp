@@ -71,6 +71,7 @@ void checkLineParsers(std::string_view text) {
   if (auto row = tier::parseDistanceRow(text); row) FUZZ_CHECK(row->size() <= text.size());
   if (auto fields = tier::parseMeminfo(text); fields) FUZZ_CHECK(fields->size() <= lines);
   if (auto counters = tier::parseCounters(text); counters) FUZZ_CHECK(counters->size() <= lines);
+  if (auto nodes = tier::parseZoneWatermarks(text); nodes) FUZZ_CHECK(nodes->size() <= lines);
   if (auto entries = tier::parseNumaMaps(text); entries) {
     FUZZ_CHECK(entries->size() <= lines);
     for (const tier::NumaMapsEntry& entry : *entries)

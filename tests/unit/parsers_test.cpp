@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <fstream>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -280,6 +282,52 @@ TEST(ParseDistanceRowTest, RejectsDistanceBeyondIntNamingIt) {
   auto row = parseDistanceRow("10 4294967296");
   ASSERT_FALSE(row);
   EXPECT_TRUE(hasSubstr(row.error().context, "'4294967296'"));
+}
+
+// ---------------------------------------------------------------------------
+// parseZoneWatermarks
+
+TEST(ParseZoneWatermarksTest, SumsTheZonesOfEachNodeInTheLabsZoneinfo) {
+  // /proc/zoneinfo of the lab's far preset (Linux 6.12): node 0 has DMA,
+  // DMA32 and a Movable zone with watermarks, Normal and Device without.
+  std::ifstream file(std::string(FIXTURES_DIR) + "/zoneinfo/lab-far-6.12.txt");
+  std::stringstream text;
+  text << file.rdbuf();
+  auto nodes = parseZoneWatermarks(text.str());
+  ASSERT_TRUE(nodes) << nodes.error().message();
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ(nodes->at(0).min_pages, 128u + 8518 + 32);
+  EXPECT_EQ(nodes->at(0).low_pages, 160u + 10647 + 32);
+  EXPECT_EQ(nodes->at(0).high_pages, 192u + 12776 + 32);
+  EXPECT_EQ(nodes->at(1).high_pages, 12373u + 32);
+}
+
+TEST(ParseZoneWatermarksTest, AddsEachZonesBoost) {
+  auto nodes = parseZoneWatermarks(
+      "Node 2, zone   Normal\n"
+      "  pages free     1000\n"
+      "        boost    50\n"
+      "        min      10\n"
+      "        low      20\n"
+      "        high     30\n"
+      "  pagesets\n"
+      "    cpu: 0\n"
+      "              high:  100\n"
+      "Node 2, zone  Movable\n"
+      "        boost    0\n"
+      "        high     4\n");
+  ASSERT_TRUE(nodes) << nodes.error().message();
+  EXPECT_EQ(nodes->at(2).min_pages, 60u);
+  EXPECT_EQ(nodes->at(2).high_pages, 80u + 4);  // the pageset's "high:" is not a watermark
+}
+
+TEST(ParseZoneWatermarksTest, NamesABadZoneHeaderOrValue) {
+  auto header = parseZoneWatermarks("Node x, zone Normal\n");
+  ASSERT_FALSE(header);
+  EXPECT_TRUE(hasSubstr(header.error().context, "'x'")) << header.error().message();
+  auto value = parseZoneWatermarks("Node 0, zone Normal\n  high  lots\n");
+  ASSERT_FALSE(value);
+  EXPECT_TRUE(hasSubstr(value.error().context, "line 2")) << value.error().message();
 }
 
 // ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // with injected per-page outcomes for what the kernel cannot be made to do.
 #include "migrate/engine.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <map>
 
 #include "../../unit/temp_tree.h"
+#include "discovery/sysfs_reader.h"
 
 namespace tierd::migrate {
 namespace {
@@ -147,9 +149,14 @@ TEST_F(EngineTest, PerPageFailuresAreCountedByReasonWithoutStopping) {
 
 TEST_F(EngineTest, NeverFillsTheTargetPastItsHeadroom) {
   tier::test::TempTree tree;
-  // 70 MiB free of 1 GiB; the default headroom keeps 64 MiB: 6 MiB may come.
+  // The headroom is the default 64 MiB or this host's high watermark for
+  // node 0 (from the real /proc/zoneinfo), whichever is larger; 6 MiB more
+  // than that is free, so 6 MiB may come.
+  const uint64_t reserve_kib =
+      std::max<uint64_t>(64 << 10, tier::readNodeHighWatermarkBytes(proc_, 0).value_or(0) >> 10);
   tree.file("devices/system/node/node0/meminfo",
-            "Node 0 MemTotal:        1048576 kB\nNode 0 MemFree:           71680 kB\n");
+            fmt::format("Node 0 MemTotal: {} kB\nNode 0 MemFree: {} kB\n", 4 * reserve_kib,
+                        reserve_kib + (6 << 10)));
   auto sys = tier::FsRoot::open(tree.root());
   Buffer buffer(2048);  // 8 MiB
   buffer.touchAll();

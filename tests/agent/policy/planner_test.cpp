@@ -32,6 +32,18 @@ TEST(Planner, CapacityIsFreeFastMemoryPlusManagedPagesAlreadyThere) {
   EXPECT_EQ(in.demote_budget_pages, 128u * 256);
 }
 
+TEST(Planner, AFastNodesKernelReserveRaisesItsHeadroom) {
+  // Node 0 reserves 40 MiB (its high watermark), more than the configured
+  // 8 MiB; node 3 reserves 2 MiB, so the configured 8 MiB holds there.
+  TierView v = view();
+  v.fast = {{0, 1024 * kMiB, 100 * kMiB, 40 * kMiB}, {3, 1024 * kMiB, 50 * kMiB, 2 * kMiB}};
+  RoomSettings room;
+  room.headroom_bytes = 8 * kMiB;
+  const auto in = classifyInput(v, room, 0);
+  EXPECT_EQ(in.fast_free_pages, 150u * 256);
+  EXPECT_EQ(in.headroom_pages, (40u + 8u) * 256);
+}
+
 TEST(Planner, NoRateLimitMeansNoBudgetCap) {
   RoomSettings room;
   const auto in = classifyInput(view(), room, 0);
