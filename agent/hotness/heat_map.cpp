@@ -323,8 +323,8 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   cold.insert(cold.begin(), untracked.begin(), untracked.end());
   sortRefs(warm, false);
 
-  // Cold pages leave only under pressure, as much as restores watermark + headroom.
-  const uint64_t keep_free = in.low_watermark_pages + in.headroom_pages;
+  // Cold pages leave only under pressure, as much as restores the keep-free line.
+  const uint64_t keep_free = std::max(in.low_watermark_pages, in.headroom_pages);
   uint64_t demote_budget = in.demote_budget_pages;
   uint64_t free_after = in.fast_free_pages;
   if (pressure) {
@@ -336,7 +336,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
     }
   }
 
-  // Promotions fill the room above watermark + headroom; beyond it, a
+  // Promotions fill the room above the keep-free line; beyond it, a
   // candidate displaces the coldest not-hot fast page (cold pages left after
   // the pressure pass first, then the warm band) only if it beats that page's
   // heat by the benefit margin.

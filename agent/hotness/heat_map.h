@@ -33,13 +33,15 @@
 // Classification. A histogram of heats (8 log-scale buckets per octave,
 // weighted by pages) fits the hot threshold so the pages at or above it fill
 // capacity - headroom of the fast tier. Then, for pages where `onFast` says:
-//   - on a slow node, heat >= threshold -> promote into the room above the low
-//     watermark + headroom; beyond that room, a candidate displaces (demotes)
+//   - on a slow node, heat >= threshold -> promote into the room above the
+//     keep-free line, the larger of the low watermark and the headroom (a
+//     headroom that large is the kernel's own reserve, already a band above
+//     the point where reclaim starts); beyond that room, a candidate displaces (demotes)
 //     the coldest not-hot fast page only when its heat is at least
 //     benefit_margin times that page's heat (the benefit margin);
 //   - on the fast node, heat < threshold / cold_divisor -> demote, only while
 //     fast free memory is under the low watermark, and only as much as brings
-//     it back to low watermark + headroom;
+//     it back to the keep-free line;
 //   - the warm band [threshold / cold_divisor, threshold) never moves on its
 //     own (hysteresis); it leaves only when displaced by the margin rule.
 // Promotions are ordered by heat descending, demotions ascending (ties by
