@@ -1,6 +1,7 @@
 // The Agent's side of the policy loop: which sampler, what the loop may ask
 // the daemon (managed processes, tiers, room), and how it is reported.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -80,7 +81,7 @@ std::vector<policy::TierView> Agent::tierViews() const {
       m.total_bytes = read->total_bytes;
       m.free_bytes = read->free_bytes;
     }
-    m.kernel_reserve_bytes = tier::readNodeHighWatermarkBytes(proc_, node).value_or(0);
+    if (auto marks = tier::readNodeWatermarks(proc_, node)) m.kernel_reserve_bytes = marks->high;
     return m;
   };
   for (const auto& initiator : topology_.initiators) {
@@ -188,6 +189,7 @@ control::Json Agent::policyJson() const {
   out["pages_promoted"] = s.pages_promoted;
   out["pages_demoted"] = s.pages_demoted;
   out["pages_failed"] = s.pages_failed;
+  out["pages_failed_by_reason"] = s.failed_by_reason;
   out["pingpong_moves"] = s.pingpong_moves;
   out["hot_threshold"] = s.hot_threshold;
   out["hot_pages"] = s.hot_pages;
@@ -204,20 +206,31 @@ control::Json Agent::policyJson() const {
   return out;
 }
 
+namespace {
+// " (target_full 12, backoff 3)", or nothing when no page failed.
+std::string failedReasons(const std::map<std::string, uint64_t>& reasons) {
+  if (reasons.empty()) return "";
+  std::vector<std::string> parts;
+  for (const auto& [reason, count] : reasons)
+    parts.push_back(fmt::format("{} {}", reason, count));
+  return fmt::format(" ({})", fmt::join(parts, ", "));
+}
+}  // namespace
+
 void Agent::logPolicySummary() const {
   if (!policy_) return;
   const policy::PolicyStatus s = policy_->status();
   log(Priority::Info,
-      "policy: {} plans (every {:.1f} s), promoted {} demoted {} failed {} pages, {} hot pages "
+      "policy: {} plans (every {:.1f} s), promoted {} demoted {} failed {} pages{}, {} hot pages "
       "(threshold {:.3g}), heat map {}/{} entries; sampler {}: {} samples, {} lost, {:.2f} s CPU "
       "({}); "
       "loop {:.2f} s CPU (sampling {:.2f}, placement {:.2f}, sweep {:.2f}, classify {:.2f}, moves "
       "{:.2f}), {} placement queries, {} swept{}{}",
-      s.plans, s.plan_interval_s, s.pages_promoted, s.pages_demoted, s.pages_failed, s.hot_pages,
-      s.hot_threshold, s.heat_entries, s.heat_max_entries, s.sampler, s.sampler_stats.samples,
-      s.sampler_stats.lost, s.sampler_stats.cpu_seconds, s.sampler_detail, s.cpu_seconds,
-      s.cpu_sampling, s.cpu_placement, s.cpu_sweep, s.cpu_classify, s.cpu_moves,
-      s.placement_queries, s.swept_pages,
+      s.plans, s.plan_interval_s, s.pages_promoted, s.pages_demoted, s.pages_failed,
+      failedReasons(s.failed_by_reason), s.hot_pages, s.hot_threshold, s.heat_entries,
+      s.heat_max_entries, s.sampler, s.sampler_stats.samples, s.sampler_stats.lost,
+      s.sampler_stats.cpu_seconds, s.sampler_detail, s.cpu_seconds, s.cpu_sampling, s.cpu_placement,
+      s.cpu_sweep, s.cpu_classify, s.cpu_moves, s.placement_queries, s.swept_pages,
       s.last_error.empty() ? "" : "; last error: ", s.last_error);
 }
 

@@ -181,8 +181,7 @@ bool MigrationEngine::isThpHead(uint64_t frame) const {
   return got && *got == sizeof(flags) && (flags & kThp) && (flags & kCompoundHead);
 }
 
-// Bytes that may still go to the node before it reaches its headroom.
-std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
+std::optional<MigrationEngine::Room> MigrationEngine::room(int node) const {
   auto memory = tier::readNodeMemory(sys_, node);
   if (!memory) return std::nullopt;
   EngineOptions options;
@@ -191,14 +190,16 @@ std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
     options = options_;
   }
   auto total = static_cast<double>(memory->total_bytes);
-  // Filling a node below its high watermark wakes kswapd, and below min makes
-  // every move reclaim in the agent's own time (measured in the lab: 420
-  // instead of 43 microseconds a page): the kernel's reserve is a floor.
-  uint64_t reserve =
+  // Filling a node below its high watermark lets kswapd reclaim at the next
+  // dip below low, and below min every move reclaims in the agent's own time
+  // (measured in the lab: 420 instead of 43 microseconds a page): the
+  // kernel's reserve is a floor.
+  const auto marks = tier::readNodeWatermarks(proc_, node).value_or(tier::NodeWatermarkBytes{});
+  const uint64_t reserve =
       std::max({options.min_free_bytes, static_cast<uint64_t>(total * options.min_free_fraction),
-                tier::readNodeHighWatermarkBytes(proc_, node).value_or(0)});
-  uint64_t free = memory->free_bytes;
-  return free > reserve ? free - reserve : 0;
+                marks.high});
+  const uint64_t free = memory->free_bytes;
+  return Room{free > reserve ? free - reserve : 0, free > marks.low ? free - marks.low : 0};
 }
 
 bool MigrationEngine::waitForBudget(uint64_t bytes, const MoveRequest& request) {
@@ -255,8 +256,15 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
     }
   }
   if (batch.pages.empty()) return;
-  if (auto room = headroomBytes(request.target_node)) {
-    size_t fits = static_cast<size_t>(*room / page);
+  if (auto room = this->room(request.target_node)) {
+    // A credit (memory just freed there, see MoveRequest) extends the
+    // headroom, never past the low watermark, where kswapd would wake.
+    const uint64_t credit = request.headroom_credit_bytes > result.bytes_moved
+                                ? request.headroom_credit_bytes - result.bytes_moved
+                                : 0;
+    const uint64_t bytes =
+        std::max(room->above_headroom, std::min(room->above_headroom + credit, room->above_low));
+    size_t fits = static_cast<size_t>(bytes / page);
     if (fits < batch.pages.size()) {
       result.failed["target_full"] += batch.pages.size() - fits;
       batch.pages.resize(fits);

@@ -71,6 +71,8 @@ struct PolicyStatus {
   std::string sampler_detail;
   uint64_t plans = 0;
   uint64_t pages_promoted = 0, pages_demoted = 0, pages_failed = 0;
+  std::map<std::string, uint64_t>
+      failed_by_reason;  // the engine's reasons: target_full, backoff, EBUSY, ...
   uint64_t pages_planned_promote = 0, pages_planned_demote = 0;
   uint64_t pingpong_moves = 0;
   double hot_threshold = 0;

@@ -393,14 +393,16 @@ std::optional<NodeMemory> readNodeMemory(const FsRoot& sys, int node) {
   return NodeMemory{fields->at("MemTotal"), fields->at("MemFree")};
 }
 
-std::optional<uint64_t> readNodeHighWatermarkBytes(const FsRoot& proc, int node) {
+std::optional<NodeWatermarkBytes> readNodeWatermarks(const FsRoot& proc, int node) {
   auto text = proc.readFile("zoneinfo");
   if (!text) return std::nullopt;
   auto nodes = parseZoneWatermarks(*text);
   if (!nodes) return std::nullopt;
   auto it = nodes->find(node);
   if (it == nodes->end()) return std::nullopt;
-  return it->second.high_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  return NodeWatermarkBytes{it->second.min_pages * page, it->second.low_pages * page,
+                            it->second.high_pages * page};
 }
 
 Result<PlatformFacts> readPlatformFacts(const FsRoot& sys, const FsRoot* proc) {

@@ -23,10 +23,13 @@ struct NodeMemory {
 };
 std::optional<NodeMemory> readNodeMemory(const FsRoot& sys, int node);
 
-// The node's high watermark (with boost) from /proc/zoneinfo, in bytes: free
-// memory a mover should leave, since below it kswapd reclaims and, further
-// down, the allocating task reclaims in its own time. nullopt when zoneinfo
-// is absent or unreadable, or does not list the node.
-std::optional<uint64_t> readNodeHighWatermarkBytes(const FsRoot& proc, int node);
+// The node's page-allocator watermarks (with boost) from /proc/zoneinfo, in
+// bytes: below `low` kswapd wakes and reclaims up to `high`; below `min` the
+// allocating task reclaims in its own time. nullopt when zoneinfo is absent or
+// unreadable, or does not list the node.
+struct NodeWatermarkBytes {
+  uint64_t min = 0, low = 0, high = 0;
+};
+std::optional<NodeWatermarkBytes> readNodeWatermarks(const FsRoot& proc, int node);
 
 }  // namespace tier
