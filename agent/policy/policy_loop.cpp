@@ -139,8 +139,9 @@ hotness::Config PolicyLoop::heatConfig(const TierView& view) const {
     managed += n.total_bytes;
   hotness::Config config;
   config.page_shift = kPageShift;
-  config.fast_half_life_s = settings_.fast_half_life_s;
-  config.slow_half_life_s = settings_.slow_half_life_s;
+  const sampling::Sampler::HalfLives floor = sampler_->minimumHalfLives();
+  config.fast_half_life_s = std::max(settings_.fast_half_life_s, floor.fast_s);
+  config.slow_half_life_s = std::max(settings_.slow_half_life_s, floor.slow_s);
   const double bytes = settings_.heat_map_fraction * static_cast<double>(managed);
   config.max_entries = std::max<uint64_t>(
       4096, static_cast<uint64_t>(bytes / static_cast<double>(hotness::HeatMap::bytesPerEntry())));

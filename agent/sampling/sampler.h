@@ -60,6 +60,14 @@ class Sampler {
 
   virtual SamplerStats stats() const = 0;
 
+  // The shortest heat half-lives that suit how often this sampler can see a
+  // page at all; the policy raises shorter configured ones to these. Zero:
+  // no floor.
+  struct HalfLives {
+    double fast_s = 0, slow_s = 0;
+  };
+  virtual HalfLives minimumHalfLives() const { return {}; }
+
   // Anything else worth a status line ("42 scanner passes seen"), or "".
   virtual std::string detail() const { return {}; }
 };

@@ -103,6 +103,7 @@ class PerfAccessSampler : public Sampler {
   ~PerfAccessSampler() override;
 
   std::string_view name() const override { return name_; }
+  HalfLives minimumHalfLives() const override;
   tier::Result<void> setTargets(const std::vector<pid_t>& pids) override;
   tier::Result<void> start() override;
   tier::Result<void> poll(SampleBatch& out) override;

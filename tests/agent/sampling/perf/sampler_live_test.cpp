@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "sampling/perf/access_sampler.h"
 #include "sampling/perf/events.h"
 #include "sampling/perf/sampler.h"
 
@@ -424,6 +425,20 @@ TEST_F(LiveSampler, BadOptionsAndMissingTargets) {
   EXPECT_EQ(gone.error().errnum, ESRCH);
   options.target = Target::cgroup("/nonexistent/cgroup");
   EXPECT_EQ(PerfSampler::open(options, *sys_, *proc_).error().errnum, ENOENT);
+}
+
+// Hint faults see a page once per scanner pass, tens of seconds apart late in
+// a run: their heat must not decay faster than that, whatever the
+// configuration says; hardware samplers see pages continuously and keep it.
+TEST_F(LiveSampler, HintFaultHeatOutlivesTheScannersPasses) {
+  if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+  if (!proc_->exists("sys/kernel/numa_balancing")) GTEST_SKIP() << "no NUMA balancing here";
+  auto sampler = PerfAccessSampler::openHintFaults(*sys_, *proc_, ScanningHooks{});
+  ASSERT_TRUE(sampler) << sampler.error().message();
+  const Sampler::HalfLives floor = (*sampler)->minimumHalfLives();
+  EXPECT_GE(floor.fast_s, 30.0);
+  EXPECT_GE(floor.slow_s, 60.0);  // the scanner's default longest period
+  EXPECT_LE(floor.fast_s, floor.slow_s);
 }
 
 }  // namespace
