@@ -181,7 +181,8 @@ bool MigrationEngine::isThpHead(uint64_t frame) const {
   return got && *got == sizeof(flags) && (flags & kThp) && (flags & kCompoundHead);
 }
 
-std::optional<MigrationEngine::Room> MigrationEngine::room(int node) const {
+// Bytes that may still go to the node before it reaches its headroom.
+std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
   auto memory = tier::readNodeMemory(sys_, node);
   if (!memory) return std::nullopt;
   EngineOptions options;
@@ -199,7 +200,7 @@ std::optional<MigrationEngine::Room> MigrationEngine::room(int node) const {
       std::max({options.min_free_bytes, static_cast<uint64_t>(total * options.min_free_fraction),
                 marks.high});
   const uint64_t free = memory->free_bytes;
-  return Room{free > reserve ? free - reserve : 0, free > marks.low ? free - marks.low : 0};
+  return free > reserve ? free - reserve : 0;
 }
 
 bool MigrationEngine::waitForBudget(uint64_t bytes, const MoveRequest& request) {
@@ -256,15 +257,8 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
     }
   }
   if (batch.pages.empty()) return;
-  if (auto room = this->room(request.target_node)) {
-    // A credit (memory just freed there, see MoveRequest) extends the
-    // headroom, never past the low watermark, where kswapd would wake.
-    const uint64_t credit = request.headroom_credit_bytes > result.bytes_moved
-                                ? request.headroom_credit_bytes - result.bytes_moved
-                                : 0;
-    const uint64_t bytes =
-        std::max(room->above_headroom, std::min(room->above_headroom + credit, room->above_low));
-    size_t fits = static_cast<size_t>(bytes / page);
+  if (auto room = headroomBytes(request.target_node)) {
+    size_t fits = static_cast<size_t>(*room / page);
     if (fits < batch.pages.size()) {
       result.failed["target_full"] += batch.pages.size() - fits;
       batch.pages.resize(fits);

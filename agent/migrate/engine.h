@@ -45,11 +45,6 @@ struct MoveRequest {
   int target_node = -1;
   bool dry_run = false;
   bool respect_backoff = false;  // policy moves honour ping-pong back-off; manual ones do not
-  // Bytes just freed on the target by moves away from it (a plan's demotions
-  // before its promotions). The kernel keeps freed pages in per-CPU lists,
-  // which MemFree does not count, so without this credit the headroom check
-  // would refuse promotions into the room the demotions made.
-  uint64_t headroom_credit_bytes = 0;
   std::function<bool()> cancelled;
 };
 
@@ -101,11 +96,7 @@ class MigrationEngine {
   };
   tier::Result<void> presentPages(pid_t pid, const std::vector<Range>& ranges, PageSet& out) const;
   bool isThpHead(uint64_t frame) const;
-  struct Room {
-    uint64_t above_headroom = 0;  // may go to the node before it reaches its headroom
-    uint64_t above_low = 0;       // ... before it reaches the kernel's low watermark
-  };
-  std::optional<Room> room(int node) const;
+  std::optional<uint64_t> headroomBytes(int node) const;
   void moveBatch(const MoveRequest& request, std::vector<uint64_t>& pages,
                  const std::unordered_set<uint64_t>& thp_heads, MoveResult& result);
   void recheckUnmoved(const MoveRequest& request, std::span<void* const> pages,

@@ -368,13 +368,9 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
 
 std::pair<uint64_t, uint64_t> PolicyLoop::execute(const MovePlan& moves) {
   uint64_t promoted = 0, demoted = 0;
-  const uint64_t page = uint64_t{1} << kPageShift;
   const auto run = [&](const std::vector<migrate::MoveRequest>& requests, bool promote) {
     for (migrate::MoveRequest request : requests) {
       if (stopping_) return;
-      // Promotions may fill the room this plan's demotions made.
-      if (promote && demoted > promoted)
-        request.headroom_credit_bytes = (demoted - promoted) * page;
       request.dry_run = settings_.dry_run;
       request.cancelled = [this] { return stopping_.load(); };
       const migrate::MoveResult result = engine_.move(request);

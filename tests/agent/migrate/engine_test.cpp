@@ -170,32 +170,6 @@ TEST_F(EngineTest, NeverFillsTheTargetPastItsHeadroom) {
   EXPECT_EQ(result.pages_on_target_after, 1536u);
 }
 
-TEST_F(EngineTest, ACreditForJustFreedMemoryExtendsTheHeadroom) {
-  tier::test::TempTree tree;
-  // The headroom is the default 64 MiB or this host's high watermark for
-  // node 0 (from the real /proc/zoneinfo), whichever is larger; 6 MiB more
-  // than that is free, so 6 MiB may come.
-  const uint64_t reserve_kib = std::max<uint64_t>(
-      64 << 10, tier::readNodeWatermarks(proc_, 0).value_or(tier::NodeWatermarkBytes{}).high >> 10);
-  tree.file("devices/system/node/node0/meminfo",
-            fmt::format("Node 0 MemTotal: {} kB\nNode 0 MemFree: {} kB\n", 4 * reserve_kib,
-                        reserve_kib + (6 << 10)));
-  auto sys = tier::FsRoot::open(tree.root());
-  Buffer buffer(2048);  // 8 MiB
-  buffer.touchAll();
-  FakePageOps fake(1);
-  EngineOptions options;
-  options.batch_pages = 4096;  // one batch: the static meminfo is read once
-  MigrationEngine engine(proc_, *sys, fake, options);
-  // 1 MiB just demoted from node 0 sits in the kernel's per-CPU lists, not in
-  // MemFree: with that credit 7 MiB may come.
-  MoveRequest credited = request(buffer, 0);
-  credited.headroom_credit_bytes = 1 << 20;
-  auto result = engine.move(credited);
-  EXPECT_EQ(result.pages_moved, 1792u);
-  EXPECT_EQ(result.failed["target_full"], 256u);
-}
-
 TEST_F(EngineTest, AFullTargetStopsTheMoveAtOnce) {
   tier::test::TempTree tree;
   tree.file("devices/system/node/node0/meminfo",
