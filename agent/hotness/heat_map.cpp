@@ -297,7 +297,11 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   plan.hot_threshold = threshold;
   plan.warm_band = threshold / in.cold_divisor;
 
-  const bool pressure = in.fast_free_pages < in.low_watermark_pages;
+  // Free memory below the larger of the low watermark and the headroom (at
+  // least the kernel's high watermark, where its own reclaim begins) is
+  // pressure: cold pages leave, as much as restores that line.
+  const uint64_t keep_free = std::max(in.low_watermark_pages, in.headroom_pages);
+  const bool pressure = in.fast_free_pages < keep_free;
   std::map<pid_t, uint64_t> hot_by_pid;
   std::vector<PageRef> candidates, cold, warm;
   for (size_t i = 0; i < entries_.size(); ++i) {
@@ -323,8 +327,6 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   cold.insert(cold.begin(), untracked.begin(), untracked.end());
   sortRefs(warm, false);
 
-  // Cold pages leave only under pressure, as much as restores the keep-free line.
-  const uint64_t keep_free = std::max(in.low_watermark_pages, in.headroom_pages);
   uint64_t demote_budget = in.demote_budget_pages;
   uint64_t free_after = in.fast_free_pages;
   if (pressure) {

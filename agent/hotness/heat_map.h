@@ -40,8 +40,8 @@
 //     the coldest not-hot fast page only when its heat is at least
 //     benefit_margin times that page's heat (the benefit margin);
 //   - on the fast node, heat < threshold / cold_divisor -> demote, only while
-//     fast free memory is under the low watermark, and only as much as brings
-//     it back to the keep-free line;
+//     fast free memory is under the keep-free line, and only as much as
+//     brings it back there;
 //   - the warm band [threshold / cold_divisor, threshold) never moves on its
 //     own (hysteresis); it leaves only when displaced by the margin rule.
 // Promotions are ordered by heat descending, demotions ascending (ties by
@@ -82,7 +82,7 @@ struct ClassifyInput {
   uint64_t capacity_pages = 0;       // fast tier size usable by the managed workloads
   uint64_t headroom_pages = 0;       // kept free on the fast tier
   uint64_t fast_free_pages = 0;      // free on the fast tier now
-  uint64_t low_watermark_pages = 0;  // demote only while fast_free_pages is below this
+  uint64_t low_watermark_pages = 0;  // demote cold pages while free is below this (or the headroom)
   uint64_t promote_budget_pages = UINT64_MAX;
   uint64_t demote_budget_pages = UINT64_MAX;
   double benefit_margin = 1.25;  // promote only at threshold * margin or above

@@ -21,7 +21,7 @@ std::string hardwareName(const std::vector<EventSpec>& specs) {
 }
 
 constexpr uint64_t kMs = 1'000'000;
-constexpr size_t kHintFaultRingPages = 512;  // 2 MiB: ~40k fault records per CPU
+constexpr size_t kHintFaultRingPages = 512;                  // 2 MiB: ~40k fault records per CPU
 constexpr Sampler::HalfLives kHintFaultHalfLives{120, 120};  // see minimumHalfLives
 
 }  // namespace
@@ -264,7 +264,7 @@ Sampler::HalfLives PerfAccessSampler::minimumHalfLives() const {
   // 0.62-0.72 of the oracle share, GUPS 0.48-0.79; with 30/120 s, 0.82-0.84
   // and 0.62-0.81; with 120/120 s (no short scale at all), 0.89 and 0.88.
   // A page the scanner sees once per pass has no short-term heat to follow.
-  return {kHintFaultHalfLives.fast_s, kHintFaultHalfLives.slow_s};
+  return kHintFaultHalfLives;
 }
 
 std::string PerfAccessSampler::detail() const {

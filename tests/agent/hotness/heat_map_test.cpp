@@ -253,6 +253,28 @@ TEST(HeatMap, ColdPagesLeaveOnlyUnderPressure) {
   EXPECT_EQ(plan.demote[0].page, 50u);
 }
 
+TEST(HeatMap, FreeMemoryUnderTheHeadroomIsPressureToo) {
+  // The headroom is the kernel's high watermark (4 pages here), above the
+  // policy's low watermark (2): at 3 free pages the cold page leaves, and
+  // only as many as bring free memory back to the headroom.
+  HeatMap map;
+  for (uint64_t p = 0; p < 10; ++p)
+    map.addAccess(1, addr(p), 100, 0);
+  map.addAccess(1, addr(50), 1, 0);  // cold, on fast
+  map.addAccess(1, addr(51), 1, 0);  // cold, on fast
+  ClassifyInput in;
+  in.capacity_pages = 14;  // less the headroom: room for the 10 hot pages only
+  in.fast_free_pages = 3;
+  in.low_watermark_pages = 2;
+  in.headroom_pages = 4;
+  auto onFast = [](pid_t, uint64_t) { return true; };
+  const Plan plan = map.classify(in, onFast, kSec);
+  ASSERT_EQ(plan.demote.size(), 1u);
+  EXPECT_TRUE(plan.demote[0].page == 50u || plan.demote[0].page == 51u);
+  in.fast_free_pages = 4;
+  EXPECT_TRUE(map.classify(in, onFast, kSec).demote.empty());
+}
+
 TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {
   // The fast tier is full at its watermark (no pressure) and holds a cold
   // page: a hot page on the slow tier takes its place, the cold page goes
