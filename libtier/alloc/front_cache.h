@@ -10,7 +10,10 @@
 
 namespace tier::alloc {
 
-inline constexpr int64_t kFoldBytes = 64 * 1024;
+// 1 MiB, not less: with 64 KiB every malloc and free of a 64 KiB block
+// folded, and two threads doing so spent 70 ns a pair on the shared
+// counters' cache lines (11.6 ns with one thread).
+inline constexpr int64_t kFoldBytes = 1024 * 1024;
 inline constexpr uint32_t kFoldAllocations = 64;
 
 enum class Phase : uint8_t { kFresh, kLive, kDead };
@@ -79,7 +82,7 @@ extern __thread ThreadState t_thread __attribute__((tls_model("initial-exec")));
 
 void foldThread(ThreadState& ts, int rank);
 
-// Allocations fold every 64 (or 64 KiB), frees every 64 KiB freed.
+// Allocations fold every 64 (or 1 MiB), frees every 1 MiB freed.
 inline void account(ThreadState& ts, int rank, int64_t bytes, uint32_t allocations) {
   ts.pending_bytes[rank] += bytes;
   ts.pending_allocations[rank] += allocations;

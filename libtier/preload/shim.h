@@ -31,7 +31,7 @@ extern std::atomic<bool> g_ratio_only;
 // serves the next kPlaceQuantum bytes of requests before the balancer is
 // asked again (so a small block costs no balancing; the ratio's error grows
 // by at most that much per thread, against kFoldBytes for the counters).
-inline constexpr int64_t kFoldBytes = 64 * 1024;
+inline constexpr int64_t kFoldBytes = 1024 * 1024;  // 64 KiB folded on each 64 KiB block
 inline constexpr int64_t kPlaceQuantum = 16 * 1024;
 extern int8_t g_slot_of_rank[kMaxRanks];
 extern thread_local int64_t t_delta[kMaxShares] __attribute__((tls_model("initial-exec")));
