@@ -195,12 +195,23 @@ std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
   // dip below low, and below min every move reclaims in the agent's own time
   // (measured in the lab: 420 instead of 43 microseconds a page): the
   // kernel's reserve is a floor.
-  const auto marks = tier::readNodeWatermarks(proc_, node).value_or(tier::NodeWatermarkBytes{});
   const uint64_t reserve =
       std::max({options.min_free_bytes, static_cast<uint64_t>(total * options.min_free_fraction),
-                marks.high});
+                highWatermarkBytes(node)});
   const uint64_t free = memory->free_bytes;
   return free > reserve ? free - reserve : 0;
+}
+
+uint64_t MigrationEngine::highWatermarkBytes(int node) const {
+  const auto now = Clock::now();
+  std::lock_guard lock(watermarks_mutex_);
+  auto it = watermarks_.find(node);
+  if (it != watermarks_.end() && now - it->second.read_at < std::chrono::seconds(1))
+    return it->second.bytes;
+  const auto marks = tier::readNodeWatermarks(proc_, node);
+  const uint64_t bytes = marks ? marks->high : 0;
+  watermarks_[node] = CachedWatermark{bytes, now};
+  return bytes;
 }
 
 bool MigrationEngine::waitForBudget(uint64_t bytes, const MoveRequest& request) {
