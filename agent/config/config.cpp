@@ -217,6 +217,7 @@ void readSections(const toml::table& root, AgentConfig& config, Errors& errors) 
     agent.integer("interval_ms", interval_ms, 100, 3'600'000);
     config.interval = std::chrono::milliseconds(interval_ms);
     agent.boolean("dry_run", config.dry_run);
+    agent.boolean("own_memory_on_slower_tier", config.own_memory_on_slower_tier);
   }
   {
     SectionReader migration(root, "migration", errors);

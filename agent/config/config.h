@@ -57,6 +57,8 @@ struct AgentConfig {
   Mode mode = Mode::Coexist;
   std::chrono::milliseconds interval{1000};
   bool dry_run = false;
+  // tierd's own memory on the next tier down, off the fast tier it manages.
+  bool own_memory_on_slower_tier = true;
   MigrationConfig migration;
   PolicyConfig policy;
   std::string socket_path = "/run/tierd/tierd.sock";

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "daemon/log.h"
+#include "daemon/self_placement.h"
 #include "discovery/discover.h"
 #include "discovery/sysfs_reader.h"
 #include "metrics/process_metrics.h"
@@ -139,7 +140,34 @@ tier::Result<void> Agent::refreshTopology() {
   return {};
 }
 
+// Before any thread starts: they inherit the calling thread's memory policy.
+void Agent::placeOwnMemory() {
+  if (!config_.own_memory_on_slower_tier || options_.sysfs_root != "/sys") return;
+  std::map<int, std::vector<int>> cpus_by_node;
+  for (const auto& node : topology_.facts.nodes)
+    if (!node.cpus.empty()) cpus_by_node[node.id] = node.cpus;
+  const auto cpus = allowedCpus(proc_, getpid());
+  const auto initiator = cpus ? policy::initiatorOf(*cpus, cpus_by_node) : std::nullopt;
+  std::vector<int> fast, slower;
+  for (const auto& view : topology_.initiators) {
+    if (!initiator || view.initiator != *initiator) continue;
+    for (const auto& tier : view.tiers) {
+      // The next tier down, not the slowest: that may be far slower still.
+      if (tier.rank == 0) fast.insert(fast.end(), tier.nodes.begin(), tier.nodes.end());
+      if (tier.rank == 1) slower.insert(slower.end(), tier.nodes.begin(), tier.nodes.end());
+    }
+  }
+  if (slower.empty()) return;  // one tier: nowhere better to be
+  if (auto placed = placeSelfOn(slower, fast)) {
+    log(Priority::Info, "own memory on node(s) {} ({} pages could not leave node(s) {})",
+        fmt::join(placed->nodes, ","), placed->pages_left, fmt::join(fast, ","));
+  } else {
+    log(Priority::Info, "own memory left where the kernel puts it: {}", placed.error().message());
+  }
+}
+
 tier::Result<void> Agent::start() {
+  placeOwnMemory();
   std::string socket = options_.socket_path.value_or(config_.socket_path);
   control::ServerOptions server_options;
   server_options.max_connections = static_cast<size_t>(config_.max_connections);

@@ -117,6 +117,7 @@ class Agent : public control::Handler {
 
   // The policy loop (policy_wiring.cpp).
   void startPolicy();
+  void placeOwnMemory();
   void stopPolicy();
   policy::PolicySettings policySettings() const;
   sampling::perf::ScanningHooks scanningHooks();

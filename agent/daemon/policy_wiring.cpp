@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 
 #include "daemon/agent.h"
 #include "daemon/log.h"
@@ -41,6 +43,9 @@ policy::PolicySettings Agent::policySettings() const {
 
 sampling::perf::ScanningHooks Agent::scanningHooks() {
   if (config_.mode == config::Mode::Takeover) {
+    // The kernel's own scan_period_max_ms, read before the first cap: the
+    // pace never goes slower than the kernel would on its own.
+    auto ceiling = std::make_shared<std::optional<int64_t>>();
     return {.enable = [this]() -> tier::Result<void> {
               if (!knobs_) {
                 auto knobs =
@@ -51,12 +56,27 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               return knobs_->setNumaBalancing(kScanningMode, 0);
             },
             .restore =
-                [this] {
+                [this, ceiling] {
+                  ceiling->reset();
                   if (!knobs_) return;
                   for (const auto& outcome : knobs_->restore())
                     if (!outcome.restored && !outcome.note.empty())
                       log(Priority::Warning, "{}", outcome.note);
-                }};
+                },
+            .cap_scan_period = [this, ceiling](int64_t ms) -> tier::Result<int64_t> {
+              if (!knobs_) return tier::fail(ENOENT, "kernel knobs not open");
+              if (!*ceiling) {
+                auto now = knobs_->read(kernel_tiering::Knob::ScanPeriodMax);
+                if (!now) return std::unexpected(now.error());
+                if (!*now)
+                  return tier::fail(ENOENT, "no scan_period_max_ms (debugfs not mounted?)");
+                *ceiling = **now;
+              }
+              const int64_t cap = std::min(ms, **ceiling);
+              if (auto ok = knobs_->set(kernel_tiering::Knob::ScanPeriodMax, cap); !ok)
+                return std::unexpected(ok.error());
+              return cap;
+            }};
   }
   // coexist: kernel knobs are not ours; hint faults exist only if the kernel scans.
   return {.usable = [this]() -> tier::Result<void> {

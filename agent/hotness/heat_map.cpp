@@ -152,8 +152,9 @@ void HeatMap::evictOne() {
   for (unsigned s = 0; s < config_.eviction_samples; ++s) {
     const size_t i = static_cast<size_t>(nextRandom() % entries_.size());
     const Entry& e = entries_[i];
-    const double h =
-        std::max(e.fast / scale.fast, e.slow / scale.slow) / static_cast<double>(e.pages);
+    const double h = isIdle(e) ? 0.0
+                               : std::max(e.fast / scale.fast, e.slow / scale.slow) /
+                                     static_cast<double>(e.pages);
     if (s == 0 || h < best_heat) {
       best = i;
       best_heat = h;
@@ -164,16 +165,20 @@ void HeatMap::evictOne() {
 }
 
 HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
+  const auto pass = passes_.find(key.pid);
+  const uint32_t seen_pass = pass == passes_.end() ? 0 : pass->second;
   if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
     Entry& e = entries_[v - 1];
     e.pages = static_cast<uint32_t>(pages);
+    e.seen_pass = seen_pass;
     return e;
   }
   if (entries_.size() >= config_.max_entries) evictOne();
   if (entries_.size() == entries_.capacity())  // grow as a vector would, but never past the cap
     entries_.reserve(
         std::min<uint64_t>(config_.max_entries, std::max<uint64_t>(1024, 2 * entries_.capacity())));
-  entries_.push_back(Entry{key.page, key.pid, static_cast<uint32_t>(pages), 0.0f, 0.0f});
+  entries_.push_back(
+      Entry{key.page, key.pid, static_cast<uint32_t>(pages), 0.0f, 0.0f, seen_pass});
   insertSlot(static_cast<uint32_t>(entries_.size() - 1));
   return entries_.back();
 }
@@ -237,12 +242,29 @@ std::vector<PageRef> HeatMap::snapshot(uint64_t now_ns) const {
   return out;
 }
 
+void HeatMap::setScanPasses(pid_t pid, uint64_t passes) {
+  passes_[pid] = static_cast<uint32_t>(passes);
+}
+
+bool HeatMap::isIdle(const Entry& e) const {
+  if (config_.idle_passes == 0) return false;
+  const auto it = passes_.find(e.pid);
+  // Unsigned difference: a counter that wraps still counts forward.
+  return it != passes_.end() && it->second - e.seen_pass >= config_.idle_passes;
+}
+
+bool HeatMap::idle(pid_t pid, uint64_t page) const {
+  const Entry* e = find(pid, page);
+  return e && isIdle(*e);
+}
+
 void HeatMap::setLabel(pid_t pid, std::string label) {
   labels_[pid] = std::move(label);
 }
 
 void HeatMap::forgetProcess(pid_t pid) {
   labels_.erase(pid);
+  passes_.erase(pid);
   for (size_t i = entries_.size(); i-- > 0;) {
     if (entries_[i].pid == pid) erase(i);
   }
@@ -261,7 +283,8 @@ uint64_t HeatMap::bytes() const {
   return b;
 }
 
-Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t now_ns) const {
+Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t now_ns,
+                       const Locator& held) const {
   Plan plan;
 
   // Heats at now, and the page-weighted histogram.
@@ -272,7 +295,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   double max_heat = 0;
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
-    heats[i] = std::max(e.fast * fast_decay, e.slow * slow_decay);
+    heats[i] = isIdle(e) ? 0.0 : std::max(e.fast * fast_decay, e.slow * slow_decay);
     max_heat = std::max(max_heat, heats[i]);
   }
   const double min_hot = std::max(in.min_hot_heat, in.min_hot_fraction_of_max * max_heat);
@@ -327,11 +350,18 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   cold.insert(cold.begin(), untracked.begin(), untracked.end());
   sortRefs(warm, false);
 
+  // Held pages are skipped only where a page is picked: asking about every
+  // entry would cost a lookup each for the few that move.
+  const auto isHeld = [&](const PageRef& r) { return held && held(r.pid, r.page); };
   uint64_t demote_budget = in.demote_budget_pages;
   uint64_t free_after = in.fast_free_pages;
+  std::vector<PageRef> displaceable;
+  size_t cold_used = 0;
   if (pressure) {
-    for (const PageRef& r : cold) {
+    for (; cold_used < cold.size(); ++cold_used) {
+      const PageRef& r = cold[cold_used];
       if (free_after >= keep_free || r.pages > demote_budget) break;
+      if (isHeld(r)) continue;
       plan.demote.push_back(r);
       demote_budget -= r.pages;
       free_after += r.pages;
@@ -342,15 +372,20 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   // candidate displaces the coldest not-hot fast page (cold pages left after
   // the pressure pass first, then the warm band) only if it beats that page's
   // heat by the benefit margin.
-  std::vector<PageRef> displaceable(cold.begin() + static_cast<std::ptrdiff_t>(plan.demote.size()),
-                                    cold.end());
+  displaceable.assign(cold.begin() + static_cast<std::ptrdiff_t>(cold_used), cold.end());
   displaceable.insert(displaceable.end(), warm.begin(), warm.end());
   sortRefs(displaceable, false);
   uint64_t room = free_after > keep_free ? free_after - keep_free : 0;
   uint64_t promote_budget = in.promote_budget_pages;
   size_t next_out = 0;
+  const auto skipHeld = [&] {
+    while (next_out < displaceable.size() && isHeld(displaceable[next_out]))
+      ++next_out;
+  };
   for (const PageRef& c : candidates) {
     if (c.pages > promote_budget) break;
+    if (isHeld(c)) continue;
+    skipHeld();
     while (c.pages > room && next_out < displaceable.size() &&
            c.heat >= in.benefit_margin * displaceable[next_out].heat &&
            displaceable[next_out].pages <= demote_budget) {
@@ -358,6 +393,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
       demote_budget -= displaceable[next_out].pages;
       room += displaceable[next_out].pages;
       ++next_out;
+      skipHeld();
     }
     if (c.pages > room) break;
     plan.promote.push_back(c);

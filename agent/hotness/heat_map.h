@@ -30,6 +30,19 @@
 // of the cap. Size the cap from managed memory, e.g. 0.1 % of it divided by
 // bytesPerEntry(): 1 TiB managed -> 1 GiB -> ~13M entries.
 //
+// Idle pages. A sampler that sees every page once per pass of its own (NUMA
+// hint faults: the scanner arms each page once per pass, the first access
+// after that faults) reports each process's completed passes
+// (setScanPasses). A page that has not been seen for idle_passes passes was
+// armed and then left alone for at least a whole pass: whatever heat it
+// built up before, it is not in use now, and classification treats it as
+// heat 0 (the heat itself still cools at its own pace). Without pass counts
+// (DAMON, hardware sampling) no page is ever called idle.
+//
+// Held pages. A Locator `held` (optional) names pages a mover moved recently:
+// they are neither promoted nor demoted, since moving one back now would
+// undo a move the ping-pong window still remembers.
+//
 // Classification. A histogram of heats (8 log-scale buckets per octave,
 // weighted by pages) fits the hot threshold so the pages at or above it fill
 // capacity - headroom of the fast tier. Then, for pages where `onFast` says:
@@ -66,6 +79,7 @@ struct Config {
   uint64_t max_entries = 1u << 20;     // hard cap on entries
   uint64_t max_region_pages = 512;     // larger DAMON regions keep one spanning entry
   unsigned eviction_samples = 8;       // entries sampled per eviction
+  unsigned idle_passes = 3;            // passes unseen before a page counts as idle (0: never)
   uint64_t seed = 0x9e3779b97f4a7c15;  // eviction sampling (determinism)
 };
 
@@ -129,11 +143,18 @@ class HeatMap {
   double slowHeat(pid_t pid, uint64_t page, uint64_t now_ns) const;
   double heat(pid_t pid, uint64_t page, uint64_t now_ns) const;
 
+  // Completed sampler passes over the process (see "Idle pages"); pages seen
+  // from now on are stamped with it.
+  void setScanPasses(pid_t pid, uint64_t passes);
+  // True when the entry holding (pid, page) has gone idle_passes passes unseen.
+  bool idle(pid_t pid, uint64_t page) const;
+
   // Label (e.g. cgroup path) used for per-label hot bytes.
   void setLabel(pid_t pid, std::string label);
   void forgetProcess(pid_t pid);  // process exited: drops its entries and label
 
-  Plan classify(const ClassifyInput& in, const Locator& onFast, uint64_t now_ns) const;
+  Plan classify(const ClassifyInput& in, const Locator& onFast, uint64_t now_ns,
+                const Locator& held = {}) const;
 
   // Every entry with its heat at now_ns, in no particular order (for looking
   // up where the pages are before classify()).
@@ -151,7 +172,7 @@ class HeatMap {
     uint64_t page;
     bool operator==(const Key&) const = default;
   };
-  // 24 bytes; scores as float (7 digits are plenty for heat, and the shared
+  // 32 bytes; scores as float (7 digits are plenty for heat, and the shared
   // epoch is rebased long before a scaled score could overflow).
   struct Entry {
     uint64_t page;
@@ -159,6 +180,7 @@ class HeatMap {
     uint32_t pages;
     float fast;  // scaled to epoch_ns_ (see scaleAt)
     float slow;
+    uint32_t seen_pass;  // the process's scan passes when last seen
     Key key() const { return Key{pid, page}; }
   };
   struct Scale {
@@ -168,6 +190,7 @@ class HeatMap {
   };
 
   Entry& touch(Key key, uint64_t pages);
+  bool isIdle(const Entry& e) const;
   static size_t hashOf(const Key& key);
   size_t findSlot(const Key& key) const;  // slot holding key, or an empty slot
   void insertSlot(uint32_t index);
@@ -188,6 +211,7 @@ class HeatMap {
   // Open addressing (linear probing, load <= 1/2): entry index + 1, 0 = empty.
   std::vector<uint32_t> slots_ = std::vector<uint32_t>(1024, 0);
   std::unordered_map<pid_t, std::string> labels_;
+  std::unordered_map<pid_t, uint32_t> passes_;  // only for pids whose sampler counts passes
   uint64_t rng_;
   uint64_t epoch_ns_ = 0;
   mutable Scale scale_cache_;

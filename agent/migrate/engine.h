@@ -85,6 +85,11 @@ class MigrationEngine {
   void setOptions(const EngineOptions& options);
   EngineStats stats() const;
   void forgetProcess(pid_t pid) { pingpong_.forgetProcess(pid); }
+  // Whether the page at `address` moved within the ping-pong window (or is
+  // backing off): a policy that moved it back now would make a round trip.
+  bool recentlyMoved(pid_t pid, uint64_t address) const {
+    return pingpong_.held(pid, address, std::chrono::steady_clock::now());
+  }
 
  private:
   struct Batch;

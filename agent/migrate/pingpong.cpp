@@ -14,6 +14,13 @@ bool PingPongTracker::allowed(pid_t pid, uint64_t address, Clock::time_point now
   return it == entries_.end() || now >= it->second.backoff_until;
 }
 
+bool PingPongTracker::held(pid_t pid, uint64_t address, Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(Key{pid, address >> kChunkShift});
+  return it != entries_.end() &&
+         (now - it->second.moved_at < window_ || now < it->second.backoff_until);
+}
+
 bool PingPongTracker::recordMove(pid_t pid, uint64_t address, int node, Clock::time_point now) {
   std::lock_guard lock(mutex_);
   Key key{pid, address >> kChunkShift};

@@ -24,6 +24,9 @@ class PingPongTracker {
 
   // False while the chunk holding `address` is backing off.
   bool allowed(pid_t pid, uint64_t address, Clock::time_point now) const;
+  // True while moving the chunk back could still count as a reversal (it
+  // moved within the window) or it is backing off: a policy leaves it be.
+  bool held(pid_t pid, uint64_t address, Clock::time_point now) const;
   // Records a move to `node`; returns true when it reverses a recent move.
   bool recordMove(pid_t pid, uint64_t address, int node, Clock::time_point now);
   void forgetProcess(pid_t pid);

@@ -203,6 +203,12 @@ void PolicyLoop::refreshTargets() {
 }
 
 void PolicyLoop::feed(const sampling::SampleBatch& batch, uint64_t now_ns) {
+  // Passes first: the batch's accesses came no later than these counts, so
+  // stamping them with these errs toward "seen recently".
+  for (const auto& p : batch.passes) {
+    const auto it = initiator_of_.find(p.pid);
+    if (it != initiator_of_.end()) groupFor(it->second).heat.setScanPasses(p.pid, p.passes);
+  }
   for (const auto& a : batch.accesses) {
     const auto it = initiator_of_.find(a.pid);
     if (it == initiator_of_.end()) continue;
@@ -228,9 +234,15 @@ void PolicyLoop::planNow() {
     if (group->view.fast.empty() || group->view.slower.empty()) continue;  // nothing to tier
     plan(*group, now_ns);
   }
+  const sampling::SamplerStats sampled = sampler_->stats();
   std::lock_guard lock(status_mutex_);
+  if (sampled.samples > 10'000) {
+    // What feeding the heat map costs per sample, beyond the sampler's own work.
+    const double feeding = std::max(0.0, status_.cpu_sampling - sampled.cpu_seconds);
+    sampler_->setConsumerCost(feeding / static_cast<double>(sampled.samples));
+  }
   ++status_.plans;
-  status_.sampler_stats = sampler_->stats();
+  status_.sampler_stats = sampled;
   status_.sampler_detail = sampler_->detail();
   status_.placement_queries = placement_.queried();
 }
@@ -342,7 +354,12 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
     const auto node = placement_.node(pid, page);
     return node && view.isFast(*node);
   };
-  const hotness::Plan plan = group.heat.classify(in, onFast, now_ns);
+  // Pages moved within the ping-pong window stay where they are: moving one
+  // back would be a round trip, the costliest move there is.
+  const auto held = [&](pid_t pid, uint64_t page) {
+    return engine_.recentlyMoved(pid, page << kPageShift);
+  };
+  const hotness::Plan plan = group.heat.classify(in, onFast, now_ns, held);
   const MovePlan moves = toMoveRequests(plan, view, kPageShift, kPagesPerRequest);
   lap(&PolicyStatus::cpu_classify);
   {

@@ -35,6 +35,14 @@ struct RegionSample {
   uint32_t age = 0;          // aggregation windows the region kept its access pattern
 };
 
+// How many full passes a sampler that sees each page once per pass (NUMA hint
+// faults: the scanner's mm->numa_scan_seq) has made over a process. A page
+// unseen for a few passes was not used since the scanner armed it.
+struct ScanPasses {
+  pid_t pid = 0;
+  uint64_t passes = 0;
+};
+
 struct SamplerStats {
   uint64_t samples = 0;    // delivered
   uint64_t lost = 0;       // records the kernel dropped (PERF_RECORD_LOST)

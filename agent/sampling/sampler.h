@@ -25,9 +25,11 @@ namespace tierd::sampling {
 struct SampleBatch {
   std::vector<AccessSample> accesses;
   std::vector<RegionSample> regions;
+  std::vector<ScanPasses> passes;  // as of this poll, after the accesses above
   void clear() {
     accesses.clear();
     regions.clear();
+    passes.clear();
   }
   bool empty() const { return accesses.empty() && regions.empty(); }
 };
@@ -59,6 +61,10 @@ class Sampler {
   virtual void setCpuBudget(double fraction) = 0;
 
   virtual SamplerStats stats() const = 0;
+
+  // The caller's own CPU per delivered sample (the heat map's upkeep, say):
+  // a sampler that paces itself by its budget counts it on top of its own.
+  virtual void setConsumerCost(double /*cpu_seconds_per_sample*/) {}
 
   // The shortest heat half-lives that suit how often this sampler can see a
   // page at all; the policy raises shorter configured ones to these. Zero:

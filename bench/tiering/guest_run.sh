@@ -185,12 +185,16 @@ cpu_ticks() {
   echo $total
 }
 ticks_before=$(cpu_ticks "${mover_pids[@]}")
-# The fast node's free memory once a second, beside its zones' watermarks: a
-# mover that fills it below the low watermark pays for reclaim in its own time.
+# The fast node's free memory once a second, beside its zones' watermarks (a
+# mover that fills it below the low watermark pays for reclaim in its own
+# time), and how many full passes the NUMA scanner has made over the workload.
 awk -v node="$fast" '$1 == "Node" {n = $2 + 0} n == node && ($1 == "min" || $1 == "low" || $1 == "high") {w[$1] += $2} \
   END {printf "# node %d watermarks KiB: min %d low %d high %d\n", node, w["min"] * 4, w["low"] * 4, w["high"] * 4}' \
   /proc/zoneinfo > "$out/fast_free.txt"
-( while sleep 1; do echo "$(cut -d" " -f1 /proc/uptime) $(node_free_kib "$fast")"; done >> "$out/fast_free.txt" ) &
+( while sleep 1; do
+    cp /proc/$workload_pid/sched "$out/sched.txt" 2>/dev/null || true  # the last one stays
+    echo "$(cut -d" " -f1 /proc/uptime) $(node_free_kib "$fast") $(awk '/numa_scan_seq/ {print $3}' "$out/sched.txt")"
+  done >> "$out/fast_free.txt" ) &
 free_logger=$!
 vm_start=$(cat /proc/vmstat)
 t0=$(date +%s.%N)
@@ -209,6 +213,10 @@ vm_end=$(cat /proc/vmstat)
 
 if [[ -n "$tierd_pid" ]]; then
   kill -0 "$tierd_pid" 2>/dev/null || say "tierd died during the run"
+  # Where tierd's CPU went, thread by thread (utime + stime, in clock ticks).
+  for task in /proc/$tierd_pid/task/*; do
+    echo "$(cat $task/comm 2>/dev/null) $(awk '{print $14 + $15}' $task/stat 2>/dev/null)"
+  done > "$out/tierd_threads.txt"
   kill -TERM "$tierd_pid" 2>/dev/null || true
   wait "$tierd_pid" 2>/dev/null || true
 fi

@@ -205,6 +205,24 @@ Result<std::map<int, NodeWatermarks>> parseZoneWatermarks(std::string_view text)
   return nodes;
 }
 
+Result<std::optional<uint64_t>> parseNumaScanSeq(std::string_view text) {
+  constexpr std::string_view kKey = "mm->numa_scan_seq";
+  std::optional<uint64_t> seq;
+  auto ok = forEachLine(text, [&](std::string_view line) -> Result<void> {
+    const std::string_view trimmed = trim(line);
+    if (!trimmed.starts_with(kKey)) return {};
+    const size_t colon = trimmed.find(':');
+    if (colon == std::string_view::npos || trim(trimmed.substr(kKey.size(), colon - kKey.size())) != "")
+      return fail(EINVAL, "not 'mm->numa_scan_seq : N': " + quoted(line));
+    auto value = parseU64(trim(trimmed.substr(colon + 1)));
+    if (!value) return std::unexpected(wrap(value.error(), quoted(line)));
+    seq = *value;
+    return {};
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return seq;
+}
+
 Result<std::map<std::string, uint64_t>> parseCounters(std::string_view text) {
   std::map<std::string, uint64_t> counters;
   auto ok = forEachLine(text, [&](std::string_view line) -> Result<void> {

@@ -50,6 +50,11 @@ struct NodeWatermarks {
 };
 Result<std::map<int, NodeWatermarks>> parseZoneWatermarks(std::string_view text);
 
+// /proc/PID/sched: how many full passes the NUMA-balancing scanner has made
+// over the process's address space ("mm->numa_scan_seq : N"); nullopt when
+// the kernel prints no such line (no CONFIG_NUMA_BALANCING, a kernel thread).
+Result<std::optional<uint64_t>> parseNumaScanSeq(std::string_view text);
+
 // One line of /proc/PID/numa_maps.
 struct NumaMapsEntry {
   uint64_t start = 0;

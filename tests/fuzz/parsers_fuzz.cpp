@@ -72,6 +72,8 @@ void checkLineParsers(std::string_view text) {
   if (auto fields = tier::parseMeminfo(text); fields) FUZZ_CHECK(fields->size() <= lines);
   if (auto counters = tier::parseCounters(text); counters) FUZZ_CHECK(counters->size() <= lines);
   if (auto nodes = tier::parseZoneWatermarks(text); nodes) FUZZ_CHECK(nodes->size() <= lines);
+  if (auto seq = tier::parseNumaScanSeq(text); seq && *seq)
+    FUZZ_CHECK(text.find("numa_scan_seq") != std::string_view::npos);
   if (auto entries = tier::parseNumaMaps(text); entries) {
     FUZZ_CHECK(entries->size() <= lines);
     for (const tier::NumaMapsEntry& entry : *entries)

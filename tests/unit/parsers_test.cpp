@@ -285,6 +285,31 @@ TEST(ParseDistanceRowTest, RejectsDistanceBeyondIntNamingIt) {
 }
 
 // ---------------------------------------------------------------------------
+// parseNumaScanSeq
+
+TEST(ParseNumaScanSeqTest, ReadsTheScannerPassesFromTheLabsSchedFile) {
+  // /proc/PID/sched of the bench workload in the lab's far preset (Linux 6.12).
+  std::ifstream file(std::string(FIXTURES_DIR) + "/sched/lab-far-6.12.txt");
+  std::stringstream text;
+  text << file.rdbuf();
+  ASSERT_FALSE(text.str().empty());
+  auto seq = parseNumaScanSeq(text.str());
+  ASSERT_TRUE(seq) << seq.error().message();
+  ASSERT_TRUE(seq->has_value());
+  EXPECT_EQ(**seq, 15u);
+}
+
+TEST(ParseNumaScanSeqTest, AbsentLineIsNoFeatureAndABadValueIsNamed) {
+  auto none = parseNumaScanSeq("policy : 0\nprio : 120\n");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+  auto bad = parseNumaScanSeq("prio : 120\nmm->numa_scan_seq   :   many\n");
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(hasSubstr(bad.error().context, "line 2")) << bad.error().message();
+  EXPECT_TRUE(hasSubstr(bad.error().message(), "many")) << bad.error().message();
+}
+
+// ---------------------------------------------------------------------------
 // parseZoneWatermarks
 
 TEST(ParseZoneWatermarksTest, SumsTheZonesOfEachNodeInTheLabsZoneinfo) {

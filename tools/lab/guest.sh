@@ -58,6 +58,9 @@ setup_sysctls() {
   echo "$LAB_NUMA_BALANCING" >/proc/sys/kernel/numa_balancing || fail "cannot set numa_balancing"
   # No demotion onto the (slow, MMIO-emulated) CXL node or any other by reclaim.
   echo false >/sys/kernel/mm/numa/demotion_enabled || fail "cannot set demotion_enabled"
+  # debugfs where systemd mounts it on a host: the scheduler's NUMA scan knobs live there.
+  mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug ||
+    say "debugfs not mounted: the NUMA scan knobs are unavailable"
 }
 
 # The NFIT NVDIMM's nd region -> devdax namespace -> dax device onlined as system RAM (kmem, movable).

@@ -1,6 +1,7 @@
 #include "sampling/perf/access_sampler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cmath>
 
@@ -8,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "parse/parsers.h"
 #include "sampling/perf/events.h"
 
 namespace tierd::sampling::perf {
@@ -160,7 +162,58 @@ tier::Result<void> PerfAccessSampler::start() {
     }
   }
   running_ = true;
+  if (scanning_enabled_ && hooks_.cap_scan_period) {
+    auto cap = hooks_.cap_scan_period(ScanPacer::kStartCapMs);
+    if (cap) {
+      scan_cap_ms_ = *cap;
+    } else {
+      pace_error_ = cap.error().message();
+    }
+  }
   return {};
+}
+
+int64_t ScanPacer::next(uint64_t samples_total, uint64_t now_ns, double affordable,
+                        int64_t cap_ms) {
+  if (!started_) {
+    started_ = true;
+    since_ns_ = now_ns;
+    samples_since_ = samples_total;
+    return 0;
+  }
+  const double span_s = static_cast<double>(now_ns - since_ns_) * 1e-9;
+  if (span_s < 2.0 * static_cast<double>(std::max<int64_t>(cap_ms, kMinCapMs)) * 1e-3) return 0;
+  const double rate = static_cast<double>(samples_total - samples_since_) / span_s;
+  since_ns_ = now_ns;
+  samples_since_ = samples_total;
+  // Proportional, at most halving or doubling per span, with a dead band
+  // (60-100 % of what is affordable) so the cap does not hunt.
+  const double load = affordable > 0 ? rate / affordable : 2.0;
+  if (load >= 0.6 && load <= 1.0) return 0;
+  const double factor = std::clamp(load, 0.5, 2.0);
+  const int64_t want =
+      std::max(kMinCapMs, static_cast<int64_t>(static_cast<double>(cap_ms) * factor));
+  return want == cap_ms ? 0 : want;
+}
+
+void PerfAccessSampler::paceScanner() {
+  if (scan_cap_ms_ <= 0) return;
+  const SamplerStats s = stats();
+  double own = 0;
+  if (s.samples > 10'000 && s.cpu_seconds > 0)
+    own = s.cpu_seconds / static_cast<double>(s.samples);
+  const double cost = std::max(options_.cost_per_sample, own + consumer_cost_);
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  const int64_t want =
+      pacer_.next(s.samples, static_cast<uint64_t>(std::chrono::nanoseconds(now).count()),
+                  options_.cpu_budget / cost, scan_cap_ms_);
+  if (want == 0) return;
+  auto cap = hooks_.cap_scan_period(want);
+  if (!cap) {
+    pace_error_ = cap.error().message();
+    return;
+  }
+  scan_cap_ms_ = *cap;
 }
 
 tier::Result<void> PerfAccessSampler::pollOne(PerfSampler& sampler, SampleBatch& out) {
@@ -188,9 +241,25 @@ tier::Result<void> PerfAccessSampler::poll(SampleBatch& out) {
   tier::Result<void> result;
   for (PerfSampler* sampler : samplers())
     if (auto ok = pollOne(*sampler, out); !ok && result) result = ok;
-  if (name_ == "hint_faults") weighByLatency(out.accesses, first);
+  if (name_ == "hint_faults") {
+    weighByLatency(out.accesses, first);
+    readScanPasses(out);
+    paceScanner();
+  }
   applyBudget();
   return result;
+}
+
+// Read after the rings were drained, so every fault delivered so far came no
+// later than the pass count read here: a page is stamped with a pass at
+// least as new as its fault's, never older (idle is never called early).
+void PerfAccessSampler::readScanPasses(SampleBatch& out) {
+  for (const auto& [pid, sampler] : per_pid_) {
+    auto text = proc_->readFile(fmt::format("{}/sched", pid));
+    if (!text) continue;  // gone, or no CONFIG_SCHED_DEBUG: no idle signal
+    auto seq = tier::parseNumaScanSeq(*text);
+    if (seq && *seq) out.passes.push_back({pid, **seq});
+  }
 }
 
 void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_t from) {
@@ -221,6 +290,8 @@ tier::Result<void> PerfAccessSampler::stop() {
   running_ = false;
   if (scanning_enabled_ && hooks_.restore) hooks_.restore();
   scanning_enabled_ = false;
+  scan_cap_ms_ = 0;
+  pacer_ = {};
   return result;
 }
 
@@ -281,9 +352,14 @@ std::string PerfAccessSampler::detail() const {
     add(sampler);
   return fmt::format("period {}, {} samples of other processes{}", period.empty() ? "-" : period,
                      filtered_out_,
-                     name_ == "hint_faults"
-                         ? fmt::format(", {} window passes over {} windows", window_passes, windows)
-                         : "");
+                     name_ != "hint_faults" ? std::string()
+                     : scan_cap_ms_ > 0
+                         ? fmt::format(", {} window passes over {} windows, scan period cap {} ms",
+                                       window_passes, windows, scan_cap_ms_)
+                         : fmt::format(", {} window passes over {} windows, scanner paced by the "
+                                       "kernel{}",
+                                       window_passes, windows,
+                                       pace_error_.empty() ? "" : " (" + pace_error_ + ")"));
 }
 
 SamplerStats PerfAccessSampler::stats() const {

@@ -297,6 +297,80 @@ TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {
   EXPECT_EQ(plan.demote[0].page, 50u);
 }
 
+TEST(HeatMap, APageUnseenForIdlePassesIsColdWhateverItsHeat) {
+  // The hot window moved: the old one, on the fast tier, built up heat but
+  // has not faulted for three scanner passes, while the new one faults every
+  // pass. The new window displaces the old with the fast tier full.
+  Config config;
+  config.idle_passes = 3;
+  HeatMap map(config);
+  map.setScanPasses(1, 1);
+  for (uint64_t p = 0; p < 4; ++p)
+    map.addAccess(1, addr(p), 1000, 0);  // old window, on fast: very hot then
+  for (uint64_t pass = 2; pass <= 3; ++pass) {
+    map.setScanPasses(1, pass);
+    for (uint64_t p = 10; p < 14; ++p)
+      map.addAccess(1, addr(p), 10, pass * kSec);  // new window, on slow
+  }
+  ClassifyInput in;
+  in.capacity_pages = 4;  // all of it taken by the old window
+  in.fast_free_pages = 0;
+  auto onFast = [](pid_t, uint64_t page) { return page < 10; };
+  EXPECT_FALSE(map.idle(1, 0));  // two passes unseen: not yet
+  EXPECT_TRUE(map.classify(in, onFast, 4 * kSec).promote.empty());
+  map.setScanPasses(1, 4);
+  for (uint64_t p = 10; p < 14; ++p)
+    map.addAccess(1, addr(p), 10, 4 * kSec);
+  EXPECT_TRUE(map.idle(1, 0));
+  EXPECT_FALSE(map.idle(1, 10));
+  EXPECT_GT(map.heat(1, 0, 5 * kSec), map.heat(1, 10, 5 * kSec));  // heat itself kept
+  const Plan plan = map.classify(in, onFast, 5 * kSec);
+  EXPECT_EQ(plan.promote.size(), 4u);
+  EXPECT_EQ(plan.demote.size(), 4u);
+  for (const auto& r : plan.demote)
+    EXPECT_LT(r.page, 4u);
+}
+
+TEST(HeatMap, NoPassCountsNoIdlePages) {
+  // DAMON and hardware sampling report no passes: nothing is ever idle.
+  HeatMap map;
+  map.addAccess(1, addr(0), 100, 0);
+  map.setScanPasses(2, 100);  // another process's passes do not count
+  EXPECT_FALSE(map.idle(1, 0));
+  Config off;
+  off.idle_passes = 0;
+  HeatMap never(off);
+  never.setScanPasses(1, 0);
+  never.addAccess(1, addr(0), 100, 0);
+  never.setScanPasses(1, 100);
+  EXPECT_FALSE(never.idle(1, 0));
+}
+
+TEST(HeatMap, HeldPagesAreNeitherPromotedNorDemoted) {
+  // Page 60 (hot, slow) and page 50 (cold, fast) both moved a moment ago:
+  // the plan leaves them, and page 61 displaces warm page 40 instead.
+  HeatMap map;
+  for (uint64_t p = 0; p < 8; ++p)
+    map.addAccess(1, addr(p), 100, 0);
+  map.addAccess(1, addr(40), 10, 0);
+  map.addAccess(1, addr(50), 1, 0);
+  map.addAccess(1, addr(60), 100, 0);
+  map.addAccess(1, addr(61), 100, 0);
+  ClassifyInput in;
+  in.capacity_pages = 10;
+  in.fast_free_pages = 0;
+  in.untracked_fast = {{1, 70, 1, 0}, {1, 71, 1, 0}};
+  auto onFast = [](pid_t, uint64_t page) { return page < 60 || page >= 70; };
+  auto held = [](pid_t, uint64_t page) { return page == 50 || page == 60 || page == 70; };
+  const Plan plan = map.classify(in, onFast, 0, held);
+  ASSERT_EQ(plan.promote.size(), 1u);
+  EXPECT_EQ(plan.promote[0].page, 61u);
+  ASSERT_EQ(plan.demote.size(), 1u);
+  EXPECT_EQ(plan.demote[0].page, 71u);  // untracked, not held: the first to leave
+  const Plan free_plan = map.classify(in, onFast, 0);
+  ASSERT_EQ(free_plan.promote.size(), 2u);
+}
+
 TEST(HeatMap, HeatSurvivesEpochRebase) {
   // Scores are stored against a shared epoch that moves when the scale
   // factors grow large (every few hundred half-lives); heat must not jump.

@@ -38,6 +38,19 @@ TEST(PingPong, AMoveBackAfterTheWindowIsNotAReversal) {
   EXPECT_FALSE(tracker.recordMove(7, 0, 1, t0 + seconds(61)));
 }
 
+TEST(PingPong, APageIsHeldForTheWindowAfterAMoveAndWhileBackingOff) {
+  PingPongTracker tracker(seconds(60), 1000);
+  auto t0 = Clock::time_point{} + seconds(1000);
+  EXPECT_FALSE(tracker.held(7, 0x1000, t0));  // never moved
+  (void)tracker.recordMove(7, 0x1000, 0, t0);
+  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(59)));
+  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(60)));
+  EXPECT_FALSE(tracker.held(7, 0x2000, t0 + seconds(1)));  // the next page
+  (void)tracker.recordMove(7, 0x1000, 1, t0 + seconds(30));  // reversal: 60 s back-off
+  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(89)));
+  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(91)));
+}
+
 TEST(PingPong, MemoryStaysBounded) {
   PingPongTracker tracker(seconds(60), 100);
   auto now = Clock::time_point{} + seconds(1000);

@@ -61,3 +61,32 @@ TEST(WindowClock, EachWindowKeepsItsOwnPass) {
 
 }  // namespace
 }  // namespace tierd::sampling::perf
+
+namespace tierd::sampling::perf {
+namespace {
+
+constexpr uint64_t kSecond = 1'000'000'000ULL;
+
+TEST(ScanPacer, ExpensivePassesSlowTheScannerDownAndCheapOnesSpeedItUp) {
+  ScanPacer pacer;
+  EXPECT_EQ(pacer.next(0, 0, 1000, 3000), 0);  // first call: starts the span
+  // 3 s into a span that must cover two 3 s periods: too early to judge.
+  EXPECT_EQ(pacer.next(30'000, 3 * kSecond, 1000, 3000), 0);
+  // 60 000 samples in 6 s against 1000 a second affordable: 10x over, the
+  // cap doubles (at most).
+  EXPECT_EQ(pacer.next(60'000, 6 * kSecond, 1000, 3000), 6000);
+  // 12 s later, 1200 more samples: 100/s, a tenth of what is affordable: the
+  // cap halves (at most), never below the kernel's minimum period.
+  EXPECT_EQ(pacer.next(61'200, 18 * kSecond, 1000, 6000), 3000);
+  EXPECT_EQ(pacer.next(61'200, 30 * kSecond, 1000, 1500), ScanPacer::kMinCapMs);
+}
+
+TEST(ScanPacer, HoldsInsideTheDeadBand) {
+  ScanPacer pacer;
+  (void)pacer.next(0, 0, 1000, 2000);
+  EXPECT_EQ(pacer.next(3200, 4 * kSecond, 1000, 2000), 0);  // 800/s: 80 % of affordable
+  EXPECT_EQ(pacer.next(3200 + 4400, 8 * kSecond, 1000, 2000), 2200);  // 1100/s: slower
+}
+
+}  // namespace
+}  // namespace tierd::sampling::perf
