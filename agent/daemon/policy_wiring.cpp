@@ -101,7 +101,8 @@ std::vector<policy::TierView> Agent::tierViews() const {
       m.total_bytes = read->total_bytes;
       m.free_bytes = read->free_bytes;
     }
-    if (auto marks = tier::readNodeWatermarks(proc_, node)) m.kernel_reserve_bytes = marks->high;
+    if (auto marks = tier::readNodeWatermarks(proc_, node))
+      m.kernel_reserve_bytes = marks->moverFloor();
     return m;
   };
   for (const auto& initiator : topology_.initiators) {

@@ -165,8 +165,7 @@ void HeatMap::evictOne() {
 }
 
 HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
-  const auto pass = passes_.find(key.pid);
-  const uint32_t seen_pass = pass == passes_.end() ? 0 : pass->second;
+  const uint32_t seen_pass = passesOf(key.pid).passes;
   if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
     Entry& e = entries_[v - 1];
     e.pages = static_cast<uint32_t>(pages);
@@ -243,14 +242,33 @@ std::vector<PageRef> HeatMap::snapshot(uint64_t now_ns) const {
 }
 
 void HeatMap::setScanPasses(pid_t pid, uint64_t passes) {
-  passes_[pid] = static_cast<uint32_t>(passes);
+  const auto [it, fresh] = passes_.try_emplace(pid);
+  it->second.now = static_cast<uint32_t>(passes);
+  if (fresh) it->second.first = it->second.now;
+  passes_cache_ = {};
+}
+
+const HeatMap::PassesCache& HeatMap::passesOf(pid_t pid) const {
+  if (pid != passes_cache_.pid) {
+    const auto it = passes_.find(pid);
+    if (it == passes_.end()) {
+      passes_cache_ = {pid, false, true, 0};
+    } else {
+      // Scanning that started with tierd: its first pass is whole. Already
+      // under way: the pass in progress began unwatched, the next is whole.
+      const Passes& p = it->second;
+      const uint32_t needed = p.first == 0 ? 1 : 2;
+      passes_cache_ = {pid, true, p.now - p.first >= needed, p.now};
+    }
+  }
+  return passes_cache_;
 }
 
 bool HeatMap::isIdle(const Entry& e) const {
   if (config_.idle_passes == 0) return false;
-  const auto it = passes_.find(e.pid);
+  const PassesCache& p = passesOf(e.pid);
   // Unsigned difference: a counter that wraps still counts forward.
-  return it != passes_.end() && it->second - e.seen_pass >= config_.idle_passes;
+  return p.known && p.passes - e.seen_pass >= config_.idle_passes;
 }
 
 bool HeatMap::idle(pid_t pid, uint64_t page) const {
@@ -265,6 +283,7 @@ void HeatMap::setLabel(pid_t pid, std::string label) {
 void HeatMap::forgetProcess(pid_t pid) {
   labels_.erase(pid);
   passes_.erase(pid);
+  passes_cache_ = {};
   for (size_t i = entries_.size(); i-- > 0;) {
     if (entries_[i].pid == pid) erase(i);
   }
@@ -321,8 +340,8 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   plan.warm_band = threshold / in.cold_divisor;
 
   // Free memory below the larger of the low watermark and the headroom (at
-  // least the kernel's high watermark, where its own reclaim begins) is
-  // pressure: cold pages leave, as much as restores that line.
+  // least the kernel's mover floor, above the point where its own reclaim
+  // begins) is pressure: cold pages leave, as much as restores that line.
   const uint64_t keep_free = std::max(in.low_watermark_pages, in.headroom_pages);
   const bool pressure = in.fast_free_pages < keep_free;
   std::map<pid_t, uint64_t> hot_by_pid;
@@ -335,7 +354,8 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
       hot_by_pid[e.pid] += e.pages;
     }
     if (h >= threshold) {
-      if (!onFast(e.pid, e.page)) candidates.push_back({e.pid, e.page, e.pages, h});
+      if (!onFast(e.pid, e.page) && passesOf(e.pid).covered)
+        candidates.push_back({e.pid, e.page, e.pages, h});
     } else if (h < threshold && onFast(e.pid, e.page)) {
       (h < plan.warm_band ? cold : warm).push_back({e.pid, e.page, e.pages, h});
     }

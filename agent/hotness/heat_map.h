@@ -39,6 +39,12 @@
 // heat 0 (the heat itself still cools at its own pace). Without pass counts
 // (DAMON, hardware sampling) no page is ever called idle.
 //
+// Until a process's sampler has made one whole pass while tierd watched
+// (two, if it was already scanning when tierd came), its pages are not
+// promoted: the heat then covers only the part scanned so far, and the
+// hottest of that part may be cold next to the rest (and moves are held for
+// the ping-pong window, so a wrong one stays a minute).
+//
 // Held pages. A Locator `held` (optional) names pages a mover moved recently:
 // they are neither promoted nor demoted, since moving one back now would
 // undo a move the ping-pong window still remembers.
@@ -211,7 +217,21 @@ class HeatMap {
   // Open addressing (linear probing, load <= 1/2): entry index + 1, 0 = empty.
   std::vector<uint32_t> slots_ = std::vector<uint32_t>(1024, 0);
   std::unordered_map<pid_t, std::string> labels_;
-  std::unordered_map<pid_t, uint32_t> passes_;  // only for pids whose sampler counts passes
+  struct Passes {
+    uint32_t now = 0;
+    uint32_t first = 0;  // when first reported
+  };
+  std::unordered_map<pid_t, Passes> passes_;  // only for pids whose sampler counts passes
+  // The last pid looked up in passes_: nearly every lookup is for the same
+  // process, and classify() asks once per entry.
+  struct PassesCache {
+    pid_t pid = -1;
+    bool known = false;  // the pid's sampler counts passes
+    bool covered = true;  // a whole pass seen since (or none counted)
+    uint32_t passes = 0;
+  };
+  mutable PassesCache passes_cache_;
+  const PassesCache& passesOf(pid_t pid) const;
   uint64_t rng_;
   uint64_t epoch_ns_ = 0;
   mutable Scale scale_cache_;

@@ -191,25 +191,24 @@ std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
     options = options_;
   }
   auto total = static_cast<double>(memory->total_bytes);
-  // Filling a node below its high watermark lets kswapd reclaim at the next
-  // dip below low, and below min every move reclaims in the agent's own time
-  // (measured in the lab: 420 instead of 43 microseconds a page): the
-  // kernel's reserve is a floor.
+  // Filling a node below its low watermark wakes kswapd, and below min every
+  // move reclaims in the agent's own time (measured in the lab: 420 instead
+  // of 43 microseconds a page): the mover floor, above low, is a floor.
   const uint64_t reserve =
       std::max({options.min_free_bytes, static_cast<uint64_t>(total * options.min_free_fraction),
-                highWatermarkBytes(node)});
+                moverFloorBytes(node)});
   const uint64_t free = memory->free_bytes;
   return free > reserve ? free - reserve : 0;
 }
 
-uint64_t MigrationEngine::highWatermarkBytes(int node) const {
+uint64_t MigrationEngine::moverFloorBytes(int node) const {
   const auto now = Clock::now();
   std::lock_guard lock(watermarks_mutex_);
   auto it = watermarks_.find(node);
   if (it != watermarks_.end() && now - it->second.read_at < std::chrono::seconds(1))
     return it->second.bytes;
   const auto marks = tier::readNodeWatermarks(proc_, node);
-  const uint64_t bytes = marks ? marks->high : 0;
+  const uint64_t bytes = marks ? marks->moverFloor() : 0;
   watermarks_[node] = CachedWatermark{bytes, now};
   return bytes;
 }

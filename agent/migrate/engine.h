@@ -102,7 +102,7 @@ class MigrationEngine {
   tier::Result<void> presentPages(pid_t pid, const std::vector<Range>& ranges, PageSet& out) const;
   bool isThpHead(uint64_t frame) const;
   std::optional<uint64_t> headroomBytes(int node) const;
-  uint64_t highWatermarkBytes(int node) const;
+  uint64_t moverFloorBytes(int node) const;
   void moveBatch(const MoveRequest& request, std::vector<uint64_t>& pages,
                  const std::unordered_set<uint64_t>& thp_heads, MoveResult& result);
   void recheckUnmoved(const MoveRequest& request, std::span<void* const> pages,
@@ -121,7 +121,7 @@ class MigrationEngine {
   PingPongTracker pingpong_;
   mutable std::mutex stats_mutex_;
   EngineStats stats_;
-  // Each node's high watermark, read again at most once a second: zoneinfo
+  // Each node's mover floor (NodeWatermarkBytes), read again at most once a second: zoneinfo
   // lists every CPU's pagesets (hundreds of KiB on a large host), and moves
   // check the headroom once per batch.
   struct CachedWatermark {

@@ -18,7 +18,7 @@ struct NodeMemory {
   int node = -1;
   uint64_t total_bytes = 0;
   uint64_t free_bytes = 0;
-  uint64_t kernel_reserve_bytes = 0;  // the node's high watermark: never filled below it
+  uint64_t kernel_reserve_bytes = 0;  // the node's mover floor (watermarks): never filled below it
 };
 
 // The tiers as one initiator (a node with CPUs) sees them.

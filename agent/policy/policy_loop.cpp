@@ -209,10 +209,16 @@ void PolicyLoop::feed(const sampling::SampleBatch& batch, uint64_t now_ns) {
     const auto it = initiator_of_.find(p.pid);
     if (it != initiator_of_.end()) groupFor(it->second).heat.setScanPasses(p.pid, p.passes);
   }
+  // A batch comes mostly from one process: look its group up once per run.
+  pid_t last_pid = -1;
+  hotness::HeatMap* heat = nullptr;
   for (const auto& a : batch.accesses) {
-    const auto it = initiator_of_.find(a.pid);
-    if (it == initiator_of_.end()) continue;
-    groupFor(it->second).heat.addAccess(a.pid, a.address, a.weight, now_ns);
+    if (a.pid != last_pid) {
+      last_pid = a.pid;
+      const auto it = initiator_of_.find(a.pid);
+      heat = it == initiator_of_.end() ? nullptr : &groupFor(it->second).heat;
+    }
+    if (heat) heat->addAccess(a.pid, a.address, a.weight, now_ns);
   }
   for (const auto& r : batch.regions) {
     const auto it = initiator_of_.find(r.pid);

@@ -227,10 +227,11 @@ def markdown(runs, rows, checks, args):
         "`move_pages(pid 0, nodes NULL)` once a second. Share = sum of p(page) over pages on a node "
         "with CPUs; oracle = the sum of the K largest p, K = the fast node's free pages less its "
         "zones' min watermarks (where migrations into it start failing with ENOMEM), measured "
-        "before the table exists. tierd stops at the high watermark instead (below it the kernel "
-        "reclaims, and below min every move reclaims in the mover's own time), which here leaves "
-        "it about 4400 pages (17 MiB) fewer than K; `fast_free.txt` in each run's folder logs the "
-        "fast node's free memory beside its watermarks.",
+        "before the table exists. tierd stops halfway between the low and high watermarks instead "
+        "(below low kswapd reclaims, and below min every move reclaims in the mover's own time), "
+        "which here leaves it about 3300 pages (13 MiB) fewer than K; `fast_free.txt` in each "
+        "run's folder logs the fast node's free memory beside its watermarks, and "
+        "`agent.own_memory_on_slower_tier` keeps tierd's own 20 MiB off the fast node.",
         "- **Constrained fast tier:** a hugetlb pool on the fast node (2 MiB pages in "
         "`nodeN/hugepages/hugepages-2048kB/nr_hugepages`) leaves it table/4 free above the min "
         "watermark. Unlike locked anonymous memory the pool is on no LRU list, so no mover "

@@ -29,6 +29,12 @@ std::optional<NodeMemory> readNodeMemory(const FsRoot& sys, int node);
 // unreadable, or does not list the node.
 struct NodeWatermarkBytes {
   uint64_t min = 0, low = 0, high = 0;
+  // The least free memory a mover should leave on the node: halfway from
+  // low to high. Allocations wake kswapd only below low, so the band above
+  // it is usable; the half kept free absorbs other allocations in between
+  // plans (the lab's fast node: 1100 pages more for the workload than
+  // stopping at high, with kswapd still asleep).
+  uint64_t moverFloor() const { return low + (high > low ? (high - low) / 2 : 0); }
 };
 std::optional<NodeWatermarkBytes> readNodeWatermarks(const FsRoot& proc, int node);
 

@@ -2,6 +2,7 @@
 // copied from real /proc and /sys files; every malformed case checks that the
 // error names the offending token or line.
 #include "parse/parsers.h"
+#include "discovery/sysfs_reader.h"
 
 #include <gtest/gtest.h>
 
@@ -325,6 +326,13 @@ TEST(ParseZoneWatermarksTest, SumsTheZonesOfEachNodeInTheLabsZoneinfo) {
   EXPECT_EQ(nodes->at(0).low_pages, 160u + 10647 + 32);
   EXPECT_EQ(nodes->at(0).high_pages, 192u + 12776 + 32);
   EXPECT_EQ(nodes->at(1).high_pages, 12373u + 32);
+}
+
+TEST(ParseZoneWatermarksTest, TheMoverFloorIsHalfwayFromLowToHigh) {
+  // The lab's node 0: min 34712, low 43356, high 52000 KiB.
+  const tier::NodeWatermarkBytes marks{34712 << 10, 43356 << 10, 52000 << 10};
+  EXPECT_EQ(marks.moverFloor(), uint64_t{47678} << 10);
+  EXPECT_EQ((tier::NodeWatermarkBytes{1, 5, 5}).moverFloor(), 5u);  // no band: low itself
 }
 
 TEST(ParseZoneWatermarksTest, AddsEachZonesBoost) {

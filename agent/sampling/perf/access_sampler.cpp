@@ -258,7 +258,7 @@ void PerfAccessSampler::readScanPasses(SampleBatch& out) {
     auto text = proc_->readFile(fmt::format("{}/sched", pid));
     if (!text) continue;  // gone, or no CONFIG_SCHED_DEBUG: no idle signal
     auto seq = tier::parseNumaScanSeq(*text);
-    if (seq && *seq) out.passes.push_back({pid, **seq});
+    if (seq && seq->has_value()) out.passes.push_back({pid, **seq});  // 0 too: none completed yet
   }
 }
 
@@ -267,8 +267,10 @@ void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_
   for (size_t i = from; i < samples.size(); ++i)
     by_pid[samples[i].pid].push_back(i);
   for (auto& [pid, indices] : by_pid) {
-    std::sort(indices.begin(), indices.end(),
-              [&](size_t a, size_t b) { return samples[a].time_ns < samples[b].time_ns; });
+    const auto earlier = [&](size_t a, size_t b) { return samples[a].time_ns < samples[b].time_ns; };
+    // One ring per process delivers in time order already: sort only if not.
+    if (!std::is_sorted(indices.begin(), indices.end(), earlier))
+      std::sort(indices.begin(), indices.end(), earlier);
     // The weight so far is the event's period: each sample stands for that
     // many faults, whatever its latency.
     const uint64_t period = std::max<uint64_t>(1, samples[indices.front()].weight);

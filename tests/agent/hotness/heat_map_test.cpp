@@ -331,6 +331,32 @@ TEST(HeatMap, APageUnseenForIdlePassesIsColdWhateverItsHeat) {
     EXPECT_LT(r.page, 4u);
 }
 
+TEST(HeatMap, NothingIsPromotedBeforeAWholePassWasSeen) {
+  // The scanner started with tierd (0 passes): the first pass is whole, and
+  // promotions wait for it. Already scanning (3 passes when first seen): the
+  // pass under way began unwatched, so they wait for the next one as well.
+  ClassifyInput in;
+  in.capacity_pages = 10;
+  in.fast_free_pages = 10;
+  auto onSlow = [](pid_t, uint64_t) { return false; };
+  HeatMap map;
+  map.setScanPasses(1, 0);
+  map.setScanPasses(2, 3);
+  map.addAccess(1, addr(0), 100, 0);
+  map.addAccess(2, addr(0), 100, 0);
+  EXPECT_TRUE(map.classify(in, onSlow, 0).promote.empty());
+  map.setScanPasses(1, 1);
+  map.setScanPasses(2, 4);
+  auto plan = map.classify(in, onSlow, 0);
+  ASSERT_EQ(plan.promote.size(), 1u);
+  EXPECT_EQ(plan.promote[0].pid, 1);
+  map.setScanPasses(2, 5);
+  EXPECT_EQ(map.classify(in, onSlow, 0).promote.size(), 2u);
+  HeatMap no_passes;  // DAMON, hardware sampling: no gate
+  no_passes.addAccess(1, addr(0), 100, 0);
+  EXPECT_EQ(no_passes.classify(in, onSlow, 0).promote.size(), 1u);
+}
+
 TEST(HeatMap, NoPassCountsNoIdlePages) {
   // DAMON and hardware sampling report no passes: nothing is ever idle.
   HeatMap map;

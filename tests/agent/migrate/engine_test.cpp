@@ -149,11 +149,12 @@ TEST_F(EngineTest, PerPageFailuresAreCountedByReasonWithoutStopping) {
 
 TEST_F(EngineTest, NeverFillsTheTargetPastItsHeadroom) {
   tier::test::TempTree tree;
-  // The headroom is the default 64 MiB or this host's high watermark for
-  // node 0 (from the real /proc/zoneinfo), whichever is larger; 6 MiB more
-  // than that is free, so 6 MiB may come.
+  // The headroom is the default 64 MiB or this host's mover floor for node 0
+  // (halfway from its low to its high watermark in the real /proc/zoneinfo),
+  // whichever is larger; 6 MiB more than that is free, so 6 MiB may come.
   const uint64_t reserve_kib = std::max<uint64_t>(
-      64 << 10, tier::readNodeWatermarks(proc_, 0).value_or(tier::NodeWatermarkBytes{}).high >> 10);
+      64 << 10,
+      tier::readNodeWatermarks(proc_, 0).value_or(tier::NodeWatermarkBytes{}).moverFloor() >> 10);
   tree.file("devices/system/node/node0/meminfo",
             fmt::format("Node 0 MemTotal: {} kB\nNode 0 MemFree: {} kB\n", 4 * reserve_kib,
                         reserve_kib + (6 << 10)));
