@@ -101,8 +101,10 @@ std::vector<policy::TierView> Agent::tierViews() const {
       m.total_bytes = read->total_bytes;
       m.free_bytes = read->free_bytes;
     }
-    if (auto marks = tier::readNodeWatermarks(proc_, node))
+    if (auto marks = tier::readNodeWatermarks(proc_, node)) {
       m.kernel_reserve_bytes = marks->moverFloor();
+      m.per_cpu_free_bytes = marks->per_cpu_free;
+    }
     return m;
   };
   for (const auto& initiator : topology_.initiators) {

@@ -169,6 +169,7 @@ HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
   if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
     Entry& e = entries_[v - 1];
     e.pages = static_cast<uint32_t>(pages);
+    if (e.seen_pass != seen_pass && e.seen_passes < UINT16_MAX) ++e.seen_passes;
     e.seen_pass = seen_pass;
     return e;
   }
@@ -177,7 +178,7 @@ HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
     entries_.reserve(
         std::min<uint64_t>(config_.max_entries, std::max<uint64_t>(1024, 2 * entries_.capacity())));
   entries_.push_back(
-      Entry{key.page, key.pid, static_cast<uint32_t>(pages), 0.0f, 0.0f, seen_pass});
+      Entry{key.page, key.pid, static_cast<uint32_t>(pages), 0.0f, 0.0f, seen_pass, 1});
   insertSlot(static_cast<uint32_t>(entries_.size() - 1));
   return entries_.back();
 }
@@ -271,6 +272,11 @@ bool HeatMap::isIdle(const Entry& e) const {
   return p.known && p.passes - e.seen_pass >= config_.idle_passes;
 }
 
+bool HeatMap::promotable(const Entry& e) const {
+  const PassesCache& p = passesOf(e.pid);
+  return !p.known || (p.covered && e.seen_passes >= config_.min_seen_passes);
+}
+
 bool HeatMap::idle(pid_t pid, uint64_t page) const {
   const Entry* e = find(pid, page);
   return e && isIdle(*e);
@@ -343,7 +349,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   // least the kernel's mover floor, above the point where its own reclaim
   // begins) is pressure: cold pages leave, as much as restores that line.
   const uint64_t keep_free = std::max(in.low_watermark_pages, in.headroom_pages);
-  const bool pressure = in.fast_free_pages < keep_free;
+  const bool pressure = in.fast_free_pages + in.per_cpu_free_pages < keep_free;
   std::map<pid_t, uint64_t> hot_by_pid;
   std::vector<PageRef> candidates, cold, warm;
   for (size_t i = 0; i < entries_.size(); ++i) {
@@ -354,8 +360,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
       hot_by_pid[e.pid] += e.pages;
     }
     if (h >= threshold) {
-      if (!onFast(e.pid, e.page) && passesOf(e.pid).covered)
-        candidates.push_back({e.pid, e.page, e.pages, h});
+      if (!onFast(e.pid, e.page) && promotable(e)) candidates.push_back({e.pid, e.page, e.pages, h});
     } else if (h < threshold && onFast(e.pid, e.page)) {
       (h < plan.warm_band ? cold : warm).push_back({e.pid, e.page, e.pages, h});
     }
@@ -374,17 +379,19 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   // entry would cost a lookup each for the few that move.
   const auto isHeld = [&](const PageRef& r) { return held && held(r.pid, r.page); };
   uint64_t demote_budget = in.demote_budget_pages;
-  uint64_t free_after = in.fast_free_pages;
+  uint64_t free_after = in.fast_free_pages;  // what promotions may fill
+  uint64_t free_with_lists = in.fast_free_pages + in.per_cpu_free_pages;
   std::vector<PageRef> displaceable;
   size_t cold_used = 0;
   if (pressure) {
     for (; cold_used < cold.size(); ++cold_used) {
       const PageRef& r = cold[cold_used];
-      if (free_after >= keep_free || r.pages > demote_budget) break;
+      if (free_with_lists >= keep_free || r.pages > demote_budget) break;
       if (isHeld(r)) continue;
       plan.demote.push_back(r);
       demote_budget -= r.pages;
       free_after += r.pages;
+      free_with_lists += r.pages;
     }
   }
 

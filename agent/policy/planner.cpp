@@ -70,13 +70,15 @@ hotness::ClassifyInput classifyInput(const TierView& view, const RoomSettings& s
                                      uint64_t pages_on_fast) {
   const uint64_t page = uint64_t{1} << settings.page_shift;
   hotness::ClassifyInput in;
-  uint64_t free_bytes = 0, headroom_bytes = 0;
+  uint64_t free_bytes = 0, headroom_bytes = 0, per_cpu_bytes = 0;
   for (const auto& n : view.fast) {
     free_bytes += n.free_bytes;
+    per_cpu_bytes += n.per_cpu_free_bytes;
     headroom_bytes += std::max(settings.headroom_bytes, n.kernel_reserve_bytes);
   }
   if (view.fast.empty()) headroom_bytes = settings.headroom_bytes;
   in.fast_free_pages = free_bytes / page;
+  in.per_cpu_free_pages = per_cpu_bytes / page;
   in.capacity_pages = in.fast_free_pages + pages_on_fast;
   in.headroom_pages = headroom_bytes / page;
   in.low_watermark_pages =

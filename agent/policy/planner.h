@@ -19,6 +19,7 @@ struct NodeMemory {
   uint64_t total_bytes = 0;
   uint64_t free_bytes = 0;
   uint64_t kernel_reserve_bytes = 0;  // the node's mover floor (watermarks): never filled below it
+  uint64_t per_cpu_free_bytes = 0;    // free in per-CPU lists, outside free_bytes
 };
 
 // The tiers as one initiator (a node with CPUs) sees them.

@@ -193,7 +193,7 @@ awk -v node="$fast" '$1 == "Node" {n = $2 + 0} n == node && ($1 == "min" || $1 =
   /proc/zoneinfo > "$out/fast_free.txt"
 ( while sleep 1; do
     cp /proc/$workload_pid/sched "$out/sched.txt" 2>/dev/null || true  # the last one stays
-    echo "$(cut -d" " -f1 /proc/uptime) $(node_free_kib "$fast") $(awk '/numa_scan_seq/ {print $3}' "$out/sched.txt")"
+    echo "$(cut -d" " -f1 /proc/uptime) $(node_free_kib "$fast") $(awk '/numa_scan_seq/ {print $3}' "$out/sched.txt") $(awk '/AnonPages|FilePages|Slab:/ {printf "%s=%s ", $3, $4}' $node_sys/node$fast/meminfo)"
   done >> "$out/fast_free.txt" ) &
 free_logger=$!
 vm_start=$(cat /proc/vmstat)

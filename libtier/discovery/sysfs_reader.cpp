@@ -402,7 +402,7 @@ std::optional<NodeWatermarkBytes> readNodeWatermarks(const FsRoot& proc, int nod
   if (it == nodes->end()) return std::nullopt;
   const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   return NodeWatermarkBytes{it->second.min_pages * page, it->second.low_pages * page,
-                            it->second.high_pages * page};
+                            it->second.high_pages * page, it->second.per_cpu_free_pages * page};
 }
 
 Result<PlatformFacts> readPlatformFacts(const FsRoot& sys, const FsRoot* proc) {

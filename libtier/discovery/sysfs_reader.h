@@ -29,6 +29,7 @@ std::optional<NodeMemory> readNodeMemory(const FsRoot& sys, int node);
 // unreadable, or does not list the node.
 struct NodeWatermarkBytes {
   uint64_t min = 0, low = 0, high = 0;
+  uint64_t per_cpu_free = 0;  // free in per-CPU lists, outside MemFree
   // The least free memory a mover should leave on the node: halfway from
   // low to high. Allocations wake kswapd only below low, so the band above
   // it is usable; the half kept free absorbs other allocations in between

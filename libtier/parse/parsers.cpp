@@ -187,6 +187,12 @@ Result<std::map<int, NodeWatermarks>> parseZoneWatermarks(std::string_view text)
       return {};
     }
     if (words.size() != 2 || zone_node == nullptr) return {};
+    if (words[0] == "count:") {  // a CPU's pageset
+      auto value = parseU64(words[1]);
+      if (!value) return std::unexpected(wrap(value.error(), quoted(line)));
+      zone_node->per_cpu_free_pages += *value;
+      return {};
+    }
     uint64_t NodeWatermarks::*field = nullptr;
     if (words[0] == "min") field = &NodeWatermarks::min_pages;
     if (words[0] == "low") field = &NodeWatermarks::low_pages;

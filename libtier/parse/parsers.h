@@ -45,8 +45,12 @@ Result<std::map<std::string, uint64_t>> parseCounters(std::string_view text);
 // its zones, each with the zone's current boost added (the kernel compares
 // free memory against watermark + boost). Below `low` kswapd wakes and
 // reclaims up to `high`; below `min` the allocating task reclaims itself.
+// Also the pages free in the zones' per-CPU lists (pagesets' "count:"),
+// which MemFree leaves out: a page just freed (a demotion's) sits there, and
+// the next allocation on that CPU takes it first.
 struct NodeWatermarks {
   uint64_t min_pages = 0, low_pages = 0, high_pages = 0;
+  uint64_t per_cpu_free_pages = 0;
 };
 Result<std::map<int, NodeWatermarks>> parseZoneWatermarks(std::string_view text);
 

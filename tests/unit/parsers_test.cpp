@@ -326,13 +326,15 @@ TEST(ParseZoneWatermarksTest, SumsTheZonesOfEachNodeInTheLabsZoneinfo) {
   EXPECT_EQ(nodes->at(0).low_pages, 160u + 10647 + 32);
   EXPECT_EQ(nodes->at(0).high_pages, 192u + 12776 + 32);
   EXPECT_EQ(nodes->at(1).high_pages, 12373u + 32);
+  EXPECT_EQ(nodes->at(0).per_cpu_free_pages, 1860u);  // the pagesets' "count:" lines
+  EXPECT_EQ(nodes->at(1).per_cpu_free_pages, 3219u);
 }
 
 TEST(ParseZoneWatermarksTest, TheMoverFloorIsHalfwayFromLowToHigh) {
   // The lab's node 0: min 34712, low 43356, high 52000 KiB.
-  const tier::NodeWatermarkBytes marks{34712 << 10, 43356 << 10, 52000 << 10};
+  const tier::NodeWatermarkBytes marks{34712 << 10, 43356 << 10, 52000 << 10, 0};
   EXPECT_EQ(marks.moverFloor(), uint64_t{47678} << 10);
-  EXPECT_EQ((tier::NodeWatermarkBytes{1, 5, 5}).moverFloor(), 5u);  // no band: low itself
+  EXPECT_EQ((tier::NodeWatermarkBytes{1, 5, 5, 0}).moverFloor(), 5u);  // no band: low itself
 }
 
 TEST(ParseZoneWatermarksTest, AddsEachZonesBoost) {

@@ -275,6 +275,35 @@ TEST(HeatMap, FreeMemoryUnderTheHeadroomIsPressureToo) {
   EXPECT_TRUE(map.classify(in, onFast, kSec).demote.empty());
 }
 
+TEST(HeatMap, FreePagesInPerCpuListsEndPressureButAreNoRoom) {
+  // A demotion's freed pages sit in per-CPU lists, outside MemFree: counted,
+  // they end the pressure (else every plan demotes again), but promotions do
+  // not fill them.
+  HeatMap map;
+  for (uint64_t p = 0; p < 4; ++p)
+    map.addAccess(1, addr(p), 100, 0);  // hot, on fast
+  map.addAccess(1, addr(50), 1, 0);     // cold, on fast
+  ClassifyInput in;
+  in.capacity_pages = 8;  // less the headroom: the 4 hot pages
+  in.fast_free_pages = 3;
+  in.headroom_pages = 4;
+  auto onFast = [](pid_t, uint64_t) { return true; };
+  EXPECT_EQ(map.classify(in, onFast, kSec).demote.size(), 1u);  // 3 < 4: pressure
+  in.per_cpu_free_pages = 2;
+  EXPECT_TRUE(map.classify(in, onFast, kSec).demote.empty());  // 3 + 2 >= 4
+
+  HeatMap slow;
+  slow.addAccess(1, addr(60), 100, 0);  // hot, on slow, nothing to displace
+  ClassifyInput room;
+  room.capacity_pages = 10;
+  room.fast_free_pages = 4;
+  room.headroom_pages = 4;
+  room.per_cpu_free_pages = 100;
+  EXPECT_TRUE(slow.classify(room, [](pid_t, uint64_t) { return false; }, kSec).promote.empty());
+  room.fast_free_pages = 5;
+  EXPECT_EQ(slow.classify(room, [](pid_t, uint64_t) { return false; }, kSec).promote.size(), 1u);
+}
+
 TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {
   // The fast tier is full at its watermark (no pressure) and holds a cold
   // page: a hot page on the slow tier takes its place, the cold page goes
@@ -347,6 +376,8 @@ TEST(HeatMap, NothingIsPromotedBeforeAWholePassWasSeen) {
   EXPECT_TRUE(map.classify(in, onSlow, 0).promote.empty());
   map.setScanPasses(1, 1);
   map.setScanPasses(2, 4);
+  map.addAccess(1, addr(0), 100, kSec);  // each page seen in a second pass
+  map.addAccess(2, addr(0), 100, kSec);
   auto plan = map.classify(in, onSlow, 0);
   ASSERT_EQ(plan.promote.size(), 1u);
   EXPECT_EQ(plan.promote[0].pid, 1);
@@ -355,6 +386,25 @@ TEST(HeatMap, NothingIsPromotedBeforeAWholePassWasSeen) {
   HeatMap no_passes;  // DAMON, hardware sampling: no gate
   no_passes.addAccess(1, addr(0), 100, 0);
   EXPECT_EQ(no_passes.classify(in, onSlow, 0).promote.size(), 1u);
+}
+
+TEST(HeatMap, APageSeenInOnePassOnlyIsNotPromoted) {
+  // One latency is too noisy to promote on: page 1 is seen in two passes,
+  // page 2 in one (twice within it, which does not count twice).
+  ClassifyInput in;
+  in.capacity_pages = 10;
+  in.fast_free_pages = 10;
+  auto onSlow = [](pid_t, uint64_t) { return false; };
+  HeatMap map;
+  map.setScanPasses(1, 0);
+  map.addAccess(1, addr(1), 100, 0);
+  map.setScanPasses(1, 1);
+  map.addAccess(1, addr(1), 100, kSec);
+  map.addAccess(1, addr(2), 100, kSec);
+  map.addAccess(1, addr(2), 100, kSec);
+  const Plan plan = map.classify(in, onSlow, kSec);
+  ASSERT_EQ(plan.promote.size(), 1u);
+  EXPECT_EQ(plan.promote[0].page, 1u);
 }
 
 TEST(HeatMap, NoPassCountsNoIdlePages) {
