@@ -413,7 +413,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
     if (c.pages > promote_budget) break;
     if (isHeld(c)) continue;
     skipHeld();
-    while (c.pages > room && next_out < displaceable.size() &&
+    while (in.displace && c.pages > room && next_out < displaceable.size() &&
            c.heat >= in.benefit_margin * displaceable[next_out].heat &&
            displaceable[next_out].pages <= demote_budget) {
       plan.demote.push_back(displaceable[next_out]);

@@ -117,6 +117,10 @@ struct ClassifyInput {
   uint64_t promote_budget_pages = UINT64_MAX;
   uint64_t demote_budget_pages = UINT64_MAX;
   double benefit_margin = 1.25;  // promote only at threshold * margin or above
+  // False when the last plan's promotions found no room after its
+  // displacements: the pages those freed sit in per-CPU lists until the
+  // kernel drains them, and displacing more would only demote.
+  bool displace = true;
   double cold_divisor = 4.0;     // cold threshold = threshold / cold_divisor
   double min_hot_heat = 1e-3;    // never call a page hotter than this "hot" by default
   // ... nor one cooler than this fraction of the hottest page's heat: when

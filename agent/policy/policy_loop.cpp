@@ -18,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 constexpr unsigned kPageShift = 12;
 constexpr auto kTargetsEvery = std::chrono::seconds(1);
 constexpr auto kMaxPlanInterval = std::chrono::seconds(8);
+constexpr auto kMinPlanGap = std::chrono::seconds(1);
 constexpr auto kResidentEvery = std::chrono::seconds(30);
 constexpr uint64_t kPagesPerRequest = 2048;  // 8 MiB: 125 ms at 64 MiB/s
 
@@ -111,7 +112,13 @@ void PolicyLoop::step(Clock::time_point now) {
   }
   if (!sampler_started_) return;
   sampleOnce(now);
-  if (now < next_plan_) return;
+  // A finished scanner pass is fresh evidence: plan on it without waiting
+  // out an interval the CPU budget stretched (passes themselves are paced by
+  // that budget), but never twice within kMinPlanGap.
+  const bool pass_due = pass_finished_ && now >= last_plan_ + kMinPlanGap;
+  if (now < next_plan_ && !pass_due) return;
+  pass_finished_ = false;
+  last_plan_ = now;
   const double cpu0 = threadCpuSeconds();
   move_cpu_ = 0;
   planNow();
@@ -185,6 +192,7 @@ void PolicyLoop::refreshTargets() {
     if (auto g = groups_.find(it->second); g != groups_.end())
       g->second->heat.forgetProcess(it->first);
     placement_.forgetProcess(it->first);
+    passes_of_.erase(it->first);
     sweep_cursor_.erase(it->first);
     it = initiator_of_.erase(it);
   }
@@ -207,7 +215,11 @@ void PolicyLoop::feed(const sampling::SampleBatch& batch, uint64_t now_ns) {
   // stamping them with these errs toward "seen recently".
   for (const auto& p : batch.passes) {
     const auto it = initiator_of_.find(p.pid);
-    if (it != initiator_of_.end()) groupFor(it->second).heat.setScanPasses(p.pid, p.passes);
+    if (it == initiator_of_.end()) continue;
+    groupFor(it->second).heat.setScanPasses(p.pid, p.passes);
+    auto [last, fresh] = passes_of_.try_emplace(p.pid, p.passes);
+    if (!fresh && last->second != p.passes) pass_finished_ = true;
+    last->second = p.passes;
   }
   // A batch comes mostly from one process: look its group up once per run.
   pid_t last_pid = -1;
@@ -350,6 +362,7 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   const uint64_t on_fast = pagesOnFast(group);
   hotness::ClassifyInput in = classifyInput(group.view, room, on_fast);
   in.benefit_margin = settings_.benefit_margin;
+  in.displace = !group.promotions_found_no_room;
   in.cold_divisor = settings_.cold_divisor;
   in.min_hot_fraction_of_max = settings_.min_hot_fraction;
   in.untracked_fast = sweepUntracked(group, now_ns);
@@ -381,16 +394,19 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
       status_.hot_bytes_by_pid[p.pid] = p.hot_bytes;
     status_.hot_bytes_by_label = plan.hot_bytes_by_label;
   }
-  const auto [promoted, demoted] = execute(moves);
+  const Executed done = execute(moves);
   lap(&PolicyStatus::cpu_moves);
-  group.moved_since_read += static_cast<int64_t>(promoted) - static_cast<int64_t>(demoted);
+  group.moved_since_read += static_cast<int64_t>(done.promoted) - static_cast<int64_t>(done.demoted);
+  // Displacements whose promotions then failed for room freed pages that
+  // MemFree does not show yet: wait a plan for the kernel to drain them.
+  group.promotions_found_no_room = done.promotions_target_full > 0 && done.demoted > 0;
   for (const auto* list : {&plan.promote, &plan.demote})
     for (const auto& ref : *list)
       placement_.forget(ref.pid, ref.page);
 }
 
-std::pair<uint64_t, uint64_t> PolicyLoop::execute(const MovePlan& moves) {
-  uint64_t promoted = 0, demoted = 0;
+PolicyLoop::Executed PolicyLoop::execute(const MovePlan& moves) {
+  Executed done;
   const auto run = [&](const std::vector<migrate::MoveRequest>& requests, bool promote) {
     for (migrate::MoveRequest request : requests) {
       if (stopping_) return;
@@ -401,7 +417,10 @@ std::pair<uint64_t, uint64_t> PolicyLoop::execute(const MovePlan& moves) {
       uint64_t failed = 0;
       for (const auto& [reason, count] : result.failed)
         failed += count;
-      (promote ? promoted : demoted) += result.pages_moved;
+      (promote ? done.promoted : done.demoted) += result.pages_moved;
+      if (promote)
+        if (const auto it = result.failed.find("target_full"); it != result.failed.end())
+          done.promotions_target_full += it->second;
       std::lock_guard lock(status_mutex_);
       for (const auto& [reason, count] : result.failed)
         status_.failed_by_reason[reason] += count;
@@ -414,7 +433,7 @@ std::pair<uint64_t, uint64_t> PolicyLoop::execute(const MovePlan& moves) {
   run(moves.demote, false);
   run(moves.promote, true);
   move_cpu_ += threadCpuSeconds() - cpu0;
-  return {promoted, demoted};
+  return done;
 }
 
 void PolicyLoop::adaptInterval(double cpu_spent, double interval_s) {

@@ -113,6 +113,7 @@ class PolicyLoop {
     std::chrono::steady_clock::time_point resident_read{};
     uint64_t resident_on_fast = 0;  // pages, from numa_maps at resident_read
     int64_t moved_since_read = 0;   // promoted - demoted since
+    bool promotions_found_no_room = false;  // the last plan's, after it displaced pages
   };
 
   void run();
@@ -121,7 +122,11 @@ class PolicyLoop {
   void feed(const sampling::SampleBatch& batch, uint64_t now_ns);
   void plan(Group& group, uint64_t now_ns);
   std::vector<hotness::PageRef> sweepUntracked(const Group& group, uint64_t now_ns);
-  std::pair<uint64_t, uint64_t> execute(const MovePlan& moves);  // pages promoted, demoted
+  struct Executed {
+    uint64_t promoted = 0, demoted = 0;
+    uint64_t promotions_target_full = 0;
+  };
+  Executed execute(const MovePlan& moves);
   uint64_t pagesOnFast(Group& group);
   void adaptInterval(double cpu_spent, double wall_spent);
   Group& groupFor(int initiator);
@@ -140,7 +145,9 @@ class PolicyLoop {
   std::map<pid_t, int> initiator_of_;
   std::map<pid_t, uint64_t> sweep_cursor_;
   std::vector<pid_t> targets_;
-  std::chrono::steady_clock::time_point next_plan_{}, next_targets_{};
+  std::chrono::steady_clock::time_point next_plan_{}, next_targets_{}, last_plan_{};
+  std::map<pid_t, uint64_t> passes_of_;  // scanner passes last reported, per target
+  bool pass_finished_ = false;           // a target's scanner finished a pass since the last plan
   std::chrono::milliseconds plan_interval_;
   sampling::SampleBatch batch_;
   bool sampler_started_ = false;

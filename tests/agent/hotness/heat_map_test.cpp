@@ -324,6 +324,12 @@ TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {
   EXPECT_EQ(plan.promote[0].page, 60u);
   ASSERT_EQ(plan.demote.size(), 1u);
   EXPECT_EQ(plan.demote[0].page, 50u);
+  // The last plan's displacements found no room for their promotions (the
+  // freed pages not yet back in MemFree): this one displaces nothing.
+  in.displace = false;
+  const Plan waiting = map.classify(in, onFast, 0);
+  EXPECT_TRUE(waiting.promote.empty());
+  EXPECT_TRUE(waiting.demote.empty());
 }
 
 TEST(HeatMap, APageUnseenForIdlePassesIsColdWhateverItsHeat) {
