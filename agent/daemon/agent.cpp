@@ -225,8 +225,7 @@ tier::Result<void> Agent::reload() {
   }
   std::lock_guard reloading(reload_mutex_);  // SIGHUP and `tierctl config reload` at once
   std::vector<workloads::WorkloadRule> rules = fresh->workloads;
-  const bool policy_changed =
-      !(fresh->policy == config_.policy) || fresh->mode != config_.mode;
+  const bool policy_changed = !(fresh->policy == config_.policy) || fresh->mode != config_.mode;
   if (policy_changed) stopPolicy();
   {
     std::unique_lock lock(state_mutex_);

@@ -360,7 +360,8 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
       hot_by_pid[e.pid] += e.pages;
     }
     if (h >= threshold) {
-      if (!onFast(e.pid, e.page) && promotable(e)) candidates.push_back({e.pid, e.page, e.pages, h});
+      if (!onFast(e.pid, e.page) && promotable(e))
+        candidates.push_back({e.pid, e.page, e.pages, h});
     } else if (h < threshold && onFast(e.pid, e.page)) {
       (h < plan.warm_band ? cold : warm).push_back({e.pid, e.page, e.pages, h});
     }

@@ -105,9 +105,9 @@ struct PageRef {
 };
 
 struct ClassifyInput {
-  uint64_t capacity_pages = 0;       // fast tier size usable by the managed workloads
-  uint64_t headroom_pages = 0;       // kept free on the fast tier
-  uint64_t fast_free_pages = 0;      // free on the fast tier now
+  uint64_t capacity_pages = 0;   // fast tier size usable by the managed workloads
+  uint64_t headroom_pages = 0;   // kept free on the fast tier
+  uint64_t fast_free_pages = 0;  // free on the fast tier now
   // Free too, but in per-CPU lists (MemFree leaves them out): counted for
   // pressure only. A demotion's freed pages land there, and without them
   // every plan would see the same shortfall and demote again; promotions
@@ -121,8 +121,8 @@ struct ClassifyInput {
   // displacements: the pages those freed sit in per-CPU lists until the
   // kernel drains them, and displacing more would only demote.
   bool displace = true;
-  double cold_divisor = 4.0;     // cold threshold = threshold / cold_divisor
-  double min_hot_heat = 1e-3;    // never call a page hotter than this "hot" by default
+  double cold_divisor = 4.0;   // cold threshold = threshold / cold_divisor
+  double min_hot_heat = 1e-3;  // never call a page hotter than this "hot" by default
   // ... nor one cooler than this fraction of the hottest page's heat: when
   // fewer pages are tracked than fit, a page seen once, late, is not hot yet.
   double min_hot_fraction_of_max = 0;
@@ -243,7 +243,7 @@ class HeatMap {
   // process, and classify() asks once per entry.
   struct PassesCache {
     pid_t pid = -1;
-    bool known = false;  // the pid's sampler counts passes
+    bool known = false;   // the pid's sampler counts passes
     bool covered = true;  // a whole pass seen since (or none counted)
     uint32_t passes = 0;
   };

@@ -396,7 +396,8 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   }
   const Executed done = execute(moves);
   lap(&PolicyStatus::cpu_moves);
-  group.moved_since_read += static_cast<int64_t>(done.promoted) - static_cast<int64_t>(done.demoted);
+  group.moved_since_read +=
+      static_cast<int64_t>(done.promoted) - static_cast<int64_t>(done.demoted);
   // Displacements whose promotions then failed for room freed pages that
   // MemFree does not show yet: wait a plan for the kernel to drain them.
   group.promotions_found_no_room = done.promotions_target_full > 0 && done.demoted > 0;

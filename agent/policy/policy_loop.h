@@ -111,8 +111,8 @@ class PolicyLoop {
     hotness::HeatMap heat;
     TierView view;
     std::chrono::steady_clock::time_point resident_read{};
-    uint64_t resident_on_fast = 0;  // pages, from numa_maps at resident_read
-    int64_t moved_since_read = 0;   // promoted - demoted since
+    uint64_t resident_on_fast = 0;          // pages, from numa_maps at resident_read
+    int64_t moved_since_read = 0;           // promoted - demoted since
     bool promotions_found_no_room = false;  // the last plan's, after it displaced pages
   };
 

@@ -30,9 +30,9 @@ struct AccessSample {
 struct RegionSample {
   pid_t pid = 0;  // 0 for physical-address monitoring (paddr)
   uint64_t start = 0, end = 0;
-  uint32_t nr_accesses = 0;  // accesses seen in the window (0..max per aggregation)
-  uint32_t max_accesses = 0; // aggregation interval / sampling interval
-  uint32_t age = 0;          // aggregation windows the region kept its access pattern
+  uint32_t nr_accesses = 0;   // accesses seen in the window (0..max per aggregation)
+  uint32_t max_accesses = 0;  // aggregation interval / sampling interval
+  uint32_t age = 0;           // aggregation windows the region kept its access pattern
 };
 
 // How many full passes a sampler that sees each page once per pass (NUMA hint

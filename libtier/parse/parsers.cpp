@@ -218,7 +218,8 @@ Result<std::optional<uint64_t>> parseNumaScanSeq(std::string_view text) {
     const std::string_view trimmed = trim(line);
     if (!trimmed.starts_with(kKey)) return {};
     const size_t colon = trimmed.find(':');
-    if (colon == std::string_view::npos || trim(trimmed.substr(kKey.size(), colon - kKey.size())) != "")
+    if (colon == std::string_view::npos ||
+        trim(trimmed.substr(kKey.size(), colon - kKey.size())) != "")
       return fail(EINVAL, "not 'mm->numa_scan_seq : N': " + quoted(line));
     auto value = parseU64(trim(trimmed.substr(colon + 1)));
     if (!value) return std::unexpected(wrap(value.error(), quoted(line)));

@@ -1,8 +1,8 @@
 #include "sampling/perf/access_sampler.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 
 #include <unistd.h>
@@ -200,8 +200,7 @@ void PerfAccessSampler::paceScanner() {
   if (scan_cap_ms_ <= 0) return;
   const SamplerStats s = stats();
   double own = 0;
-  if (s.samples > 10'000 && s.cpu_seconds > 0)
-    own = s.cpu_seconds / static_cast<double>(s.samples);
+  if (s.samples > 10'000 && s.cpu_seconds > 0) own = s.cpu_seconds / static_cast<double>(s.samples);
   const double cost = std::max(options_.cost_per_sample, own + consumer_cost_);
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
   const int64_t want =
@@ -267,7 +266,9 @@ void PerfAccessSampler::weighByLatency(std::vector<AccessSample>& samples, size_
   for (size_t i = from; i < samples.size(); ++i)
     by_pid[samples[i].pid].push_back(i);
   for (auto& [pid, indices] : by_pid) {
-    const auto earlier = [&](size_t a, size_t b) { return samples[a].time_ns < samples[b].time_ns; };
+    const auto earlier = [&](size_t a, size_t b) {
+      return samples[a].time_ns < samples[b].time_ns;
+    };
     // One ring per process delivers in time order already: sort only if not.
     if (!std::is_sorted(indices.begin(), indices.end(), earlier))
       std::sort(indices.begin(), indices.end(), earlier);
@@ -352,11 +353,10 @@ std::string PerfAccessSampler::detail() const {
   if (system_) add(*system_);
   for (const auto& [pid, sampler] : per_pid_)
     add(sampler);
-  return fmt::format("period {}, {} samples of other processes{}", period.empty() ? "-" : period,
-                     filtered_out_,
-                     name_ != "hint_faults" ? std::string()
-                     : scan_cap_ms_ > 0
-                         ? fmt::format(", {} window passes over {} windows, scan period cap {} ms",
+  return fmt::format(
+      "period {}, {} samples of other processes{}", period.empty() ? "-" : period, filtered_out_,
+      name_ != "hint_faults" ? std::string()
+      : scan_cap_ms_ > 0 ? fmt::format(", {} window passes over {} windows, scan period cap {} ms",
                                        window_passes, windows, scan_cap_ms_)
                          : fmt::format(", {} window passes over {} windows, scanner paced by the "
                                        "kernel{}",

@@ -299,9 +299,14 @@ TEST(HeatMap, FreePagesInPerCpuListsEndPressureButAreNoRoom) {
   room.fast_free_pages = 4;
   room.headroom_pages = 4;
   room.per_cpu_free_pages = 100;
-  EXPECT_TRUE(slow.classify(room, [](pid_t, uint64_t) { return false; }, kSec).promote.empty());
+  EXPECT_TRUE(slow.classify(
+                      room, [](pid_t, uint64_t) { return false; }, kSec)
+                  .promote.empty());
   room.fast_free_pages = 5;
-  EXPECT_EQ(slow.classify(room, [](pid_t, uint64_t) { return false; }, kSec).promote.size(), 1u);
+  EXPECT_EQ(slow.classify(
+                    room, [](pid_t, uint64_t) { return false; }, kSec)
+                .promote.size(),
+            1u);
 }
 
 TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {

@@ -84,7 +84,7 @@ TEST(ScanPacer, ExpensivePassesSlowTheScannerDownAndCheapOnesSpeedItUp) {
 TEST(ScanPacer, HoldsInsideTheDeadBand) {
   ScanPacer pacer;
   (void)pacer.next(0, 0, 1000, 2000);
-  EXPECT_EQ(pacer.next(3200, 4 * kSecond, 1000, 2000), 0);  // 800/s: 80 % of affordable
+  EXPECT_EQ(pacer.next(3200, 4 * kSecond, 1000, 2000), 0);            // 800/s: 80 % of affordable
   EXPECT_EQ(pacer.next(3200 + 4400, 8 * kSecond, 1000, 2000), 2200);  // 1100/s: slower
 }
 
