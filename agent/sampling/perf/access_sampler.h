@@ -103,7 +103,9 @@ struct AccessSamplerOptions {
 class ScanPacer {
  public:
   static constexpr int64_t kMinCapMs = 1000;  // the kernel's scan_period_min_ms
-  static constexpr int64_t kStartCapMs = 3000;
+  // Start fast: the first passes decide the first promotions (a page needs
+  // two), and an expensive workload doubles the cap within seconds.
+  static constexpr int64_t kStartCapMs = kMinCapMs;
   // `samples_total` and `now_ns` as they stand; `affordable` samples per
   // second. Returns the cap to set, or 0 to leave it (`cap_ms` is the one in
   // force). Judges a span of at least two periods, so one pass's burst of
