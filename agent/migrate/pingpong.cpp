@@ -18,7 +18,7 @@ bool PingPongTracker::held(pid_t pid, uint64_t address, Clock::time_point now) c
   std::lock_guard lock(mutex_);
   auto it = entries_.find(Key{pid, address >> kChunkShift});
   return it != entries_.end() &&
-         (now - it->second.moved_at < window_ || now < it->second.backoff_until);
+         (now - it->second.moved_at < window_ + window_ / 4 || now < it->second.backoff_until);
 }
 
 bool PingPongTracker::recordMove(pid_t pid, uint64_t address, int node, Clock::time_point now) {
@@ -49,9 +49,9 @@ size_t PingPongTracker::size() const {
 }
 
 void PingPongTracker::evict(Clock::time_point now) {
-  // Entries past their window and back-off carry no information any more.
+  // Entries past their window (and hold) and back-off carry no information any more.
   std::erase_if(entries_, [&](const auto& item) {
-    return now - item.second.moved_at >= window_ && now >= item.second.backoff_until;
+    return now - item.second.moved_at >= window_ + window_ / 4 && now >= item.second.backoff_until;
   });
   // Still too many: drop the oldest half.
   if (entries_.size() <= max_entries_) return;

@@ -43,12 +43,12 @@ TEST(PingPong, APageIsHeldForTheWindowAfterAMoveAndWhileBackingOff) {
   auto t0 = Clock::time_point{} + seconds(1000);
   EXPECT_FALSE(tracker.held(7, 0x1000, t0));  // never moved
   (void)tracker.recordMove(7, 0x1000, 0, t0);
-  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(59)));
-  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(60)));
+  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(74)));  // the window and a quarter
+  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(75)));
   EXPECT_FALSE(tracker.held(7, 0x2000, t0 + seconds(1)));    // the next page
   (void)tracker.recordMove(7, 0x1000, 1, t0 + seconds(30));  // reversal: 60 s back-off
-  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(89)));
-  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(91)));
+  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(104)));
+  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(105)));
 }
 
 TEST(PingPong, MemoryStaysBounded) {
