@@ -18,6 +18,17 @@ uint64_t addr(uint64_t page) {
   return page << 12;
 }
 
+// Every page on a slow node, and a fast tier with `pages` free.
+bool onSlow(pid_t, uint64_t) {
+  return false;
+}
+ClassifyInput emptyFastTier(uint64_t pages) {
+  ClassifyInput in;
+  in.capacity_pages = pages;
+  in.fast_free_pages = pages;
+  return in;
+}
+
 TEST(HeatMap, CoolingFollowsHalfLifeExactly) {
   HeatMap map;
   map.addAccess(1, addr(7), 10, 0);
@@ -375,10 +386,7 @@ TEST(HeatMap, NothingIsPromotedBeforeAWholePassWasSeen) {
   // The scanner started with tierd (0 passes): the first pass is whole, and
   // promotions wait for it. Already scanning (3 passes when first seen): the
   // pass under way began unwatched, so they wait for the next one as well.
-  ClassifyInput in;
-  in.capacity_pages = 10;
-  in.fast_free_pages = 10;
-  auto onSlow = [](pid_t, uint64_t) { return false; };
+  const ClassifyInput in = emptyFastTier(10);
   HeatMap map;
   map.setScanPasses(1, 0);
   map.setScanPasses(2, 3);
@@ -402,10 +410,7 @@ TEST(HeatMap, NothingIsPromotedBeforeAWholePassWasSeen) {
 TEST(HeatMap, APageSeenInOnePassOnlyIsNotPromoted) {
   // One latency is too noisy to promote on: page 1 is seen in two passes,
   // page 2 in one (twice within it, which does not count twice).
-  ClassifyInput in;
-  in.capacity_pages = 10;
-  in.fast_free_pages = 10;
-  auto onSlow = [](pid_t, uint64_t) { return false; };
+  const ClassifyInput in = emptyFastTier(10);
   HeatMap map;
   map.setScanPasses(1, 0);
   map.addAccess(1, addr(1), 100, 0);
