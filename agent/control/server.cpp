@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -146,8 +147,14 @@ tier::Result<std::unique_ptr<Server>> Server::start(const std::string& path, Han
   try {
     server->workers_.reserve(server->options_.max_connections);
     for (size_t i = 0; i < server->options_.max_connections; ++i)
-      server->workers_.emplace_back([s = server.get()] { s->workerLoop(); });
-    server->accept_thread_ = std::thread([s = server.get()] { s->acceptLoop(); });
+      server->workers_.emplace_back([s = server.get()] {
+        pthread_setname_np(pthread_self(), "tierd-control");
+        s->workerLoop();
+      });
+    server->accept_thread_ = std::thread([s = server.get()] {
+      pthread_setname_np(pthread_self(), "tierd-accept");
+      s->acceptLoop();
+    });
   } catch (const std::system_error& error) {
     return tier::fail(error.code().value(), "start the control socket's threads");
   }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -172,6 +173,7 @@ tier::Result<std::unique_ptr<HttpExporter>> HttpExporter::start(
   exporter->address_ = formatAddress(*address, port);
 
   exporter->thread_ = std::thread([self = exporter.get()] {
+    pthread_setname_np(pthread_self(), "tierd-http");  // its pool's threads inherit the name
     self->server_->listen_after_bind();
     self->listener_exited_ = true;
   });

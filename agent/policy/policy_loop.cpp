@@ -1,5 +1,6 @@
 #include "policy/policy_loop.h"
 
+#include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
@@ -70,7 +71,10 @@ PolicyLoop::~PolicyLoop() {
 void PolicyLoop::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "tierd-policy");  // top -H, /proc/PID/task/*/comm
+    run();
+  });
 }
 
 void PolicyLoop::stop() {

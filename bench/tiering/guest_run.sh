@@ -193,6 +193,10 @@ awk -v node="$fast" '$1 == "Node" {n = $2 + 0} n == node && ($1 == "min" || $1 =
   /proc/zoneinfo > "$out/fast_free.txt"
 ( while sleep 1; do
     cp /proc/$workload_pid/sched "$out/sched.txt" 2>/dev/null || true  # the last one stays
+    # Where tierd's CPU went, thread by thread (utime + stime, in clock ticks), as of this second.
+    [[ -z "$tierd_pid" ]] || for task in /proc/$tierd_pid/task/*; do
+      echo "$(cat $task/comm 2>/dev/null) $(awk '{print $14 + $15}' $task/stat 2>/dev/null)"
+    done > "$out/tierd_threads.txt"
     echo "$(cut -d" " -f1 /proc/uptime) $(node_free_kib "$fast") $(awk '/numa_scan_seq/ {print $3}' "$out/sched.txt") $(awk '/AnonPages|FilePages|Slab:/ {printf "%s=%s ", $3, $4}' $node_sys/node$fast/meminfo)"
   done >> "$out/fast_free.txt" ) &
 free_logger=$!
@@ -213,10 +217,6 @@ vm_end=$(cat /proc/vmstat)
 
 if [[ -n "$tierd_pid" ]]; then
   kill -0 "$tierd_pid" 2>/dev/null || say "tierd died during the run"
-  # Where tierd's CPU went, thread by thread (utime + stime, in clock ticks).
-  for task in /proc/$tierd_pid/task/*; do
-    echo "$(cat $task/comm 2>/dev/null) $(awk '{print $14 + $15}' $task/stat 2>/dev/null)"
-  done > "$out/tierd_threads.txt"
   kill -TERM "$tierd_pid" 2>/dev/null || true
   wait "$tierd_pid" 2>/dev/null || true
 fi
