@@ -42,7 +42,8 @@ bool collectMembers(const tier::FsRoot& fs, const std::string& dir, std::unorder
 
 }  // namespace
 
-ProcessWatcher::ProcessWatcher(std::vector<WorkloadRule> rules) : rules_(std::move(rules)) {}
+ProcessWatcher::ProcessWatcher(std::vector<WorkloadRule> rules, unsigned recheck_every)
+    : rules_(std::move(rules)), recheck_every_(std::max(1u, recheck_every)) {}
 
 void ProcessWatcher::setRules(std::vector<WorkloadRule> rules) {
   rules_ = std::move(rules);
@@ -127,15 +128,23 @@ tier::Result<ProcessWatcher::ScanResult> ProcessWatcher::scan(const tier::FsRoot
   next_seen.reserve(pids.size());
   std::vector<uint32_t> in_rule_cgroups;
 
+  ++scans_;
   for (pid_t pid : pids) {
-    auto stat = readStat(proc, pid);
-    if (!stat || stat->exited()) continue;  // vanished, unreadable, or a zombie
-    const ProcessKey key{pid, stat->start_time};
     in_rule_cgroups.clear();
     for (uint32_t i = 0; i < members.size(); ++i)
       if (members[i] && members[i]->contains(pid)) in_rule_cgroups.push_back(i);
-
     auto prev = seen_.find(pid);
+    // A process judged unselected is read again only on its turn (or when
+    // its rule cgroups change): its stat is most of a scan's cost.
+    if (!recheck_ && prev != seen_.end() && !prev->second.selected &&
+        prev->second.in_rule_cgroups == in_rule_cgroups &&
+        (static_cast<uint64_t>(pid) + scans_) % recheck_every_ != 0) {
+      next_seen.emplace(pid, std::move(prev->second));
+      continue;
+    }
+    auto stat = readStat(proc, pid);
+    if (!stat || stat->exited()) continue;  // vanished, unreadable, or a zombie
+    const ProcessKey key{pid, stat->start_time};
     if (!recheck_ && prev != seen_.end() && prev->second.start_time == key.start_time &&
         prev->second.comm == stat->comm && prev->second.in_rule_cgroups == in_rule_cgroups) {
       bool kept = true;

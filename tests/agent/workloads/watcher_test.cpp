@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -170,7 +171,8 @@ TEST_F(WatcherTest, AReusedPidIsAnExitAndAnAppearance) {
 }
 
 TEST_F(WatcherTest, AReusedPidOfAnUnselectedProcessIsDecidedAgain) {
-  ProcessWatcher watcher(rules("[[workloads]]\nname = \"llm\"\ncomm = \"python3\"\n"));
+  ProcessWatcher watcher(rules("[[workloads]]\nname = \"llm\"\ncomm = \"python3\"\n"),
+                         /*recheck_every=*/1);
   addProcess(tree_, {.pid = 300, .comm = "bash", .start_time = 1000});
   EXPECT_THAT(scan(watcher).appeared, IsEmpty());
   addProcess(tree_, {.pid = 300, .comm = "python3", .start_time = 2000});
@@ -234,7 +236,8 @@ TEST_F(WatcherTest, ZombiesExit) {
 TEST_F(WatcherTest, AnExecIntoAMatchingProgramIsNoticed) {
   // A shell forks (comm "bash"), then the child execs the server: same pid
   // and start time, new comm and exe.
-  ProcessWatcher watcher(rules("[[workloads]]\nname = \"llm\"\nexe = \"/opt/llm/.*\"\n"));
+  ProcessWatcher watcher(rules("[[workloads]]\nname = \"llm\"\nexe = \"/opt/llm/.*\"\n"),
+                         /*recheck_every=*/1);
   addProcess(tree_, {.pid = 300, .comm = "bash", .exe = "/usr/bin/bash"});
   EXPECT_THAT(scan(watcher).appeared, IsEmpty());
   addProcess(tree_, {.pid = 300, .comm = "server", .exe = "/opt/llm/server"});
@@ -423,13 +426,33 @@ exe = "/opt/llm/.*"
     EXPECT_TRUE(path.empty() || stat || python_exe || selected) << path;
   }
 
-  log = std::make_shared<tier::AccessLog>();
-  proc_.setAccessLog(log);
-  auto second = scan(watcher);
-  EXPECT_THAT(second.appeared, IsEmpty());
-  EXPECT_EQ(log->paths().size(), 500u + 3u + 1u);  // every stat (500 + 1, 2, 5000) and ""
-  for (const auto& path : log->paths())
-    EXPECT_TRUE(path.empty() || path.ends_with("/stat")) << path;
+  // Later scans: the managed process every time, the others in turn, so
+  // that every one is read once in kRecheckEvery scans.
+  std::map<std::string, int> reads;
+  for (unsigned n = 0; n < ProcessWatcher::kRecheckEvery; ++n) {
+    log = std::make_shared<tier::AccessLog>();
+    proc_.setAccessLog(log);
+    EXPECT_THAT(scan(watcher).appeared, IsEmpty());
+    EXPECT_LE(log->paths().size(), 1u + 1u + 503u / ProcessWatcher::kRecheckEvery + 1u);
+    for (const auto& path : log->paths()) {
+      EXPECT_TRUE(path.empty() || path.ends_with("/stat")) << path;
+      ++reads[path];
+    }
+  }
+  EXPECT_EQ(reads["5000/stat"], static_cast<int>(ProcessWatcher::kRecheckEvery));
+  for (pid_t pid = 1000; pid < 1500; ++pid)
+    EXPECT_EQ(reads[std::to_string(pid) + "/stat"], 1) << pid;
+}
+
+TEST_F(WatcherTest, AnExecIsNoticedWithinTheRecheckScans) {
+  ProcessWatcher watcher(rules("[[workloads]]\nname = \"llm\"\ncomm = \"python3\"\n"));
+  addProcess(tree_, {.pid = 300, .comm = "bash"});
+  EXPECT_THAT(scan(watcher).appeared, IsEmpty());
+  addProcess(tree_, {.pid = 300, .comm = "python3"});
+  std::vector<pid_t> appeared;
+  for (unsigned n = 0; n < ProcessWatcher::kRecheckEvery && appeared.empty(); ++n)
+    appeared = pidsOf(scan(watcher).appeared);
+  EXPECT_THAT(appeared, ElementsAre(300));
 }
 
 }  // namespace
