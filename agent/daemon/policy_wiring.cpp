@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <optional>
 
@@ -46,6 +47,7 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
     // The kernel's own scan_period_max_ms, read before the first cap: the
     // pace never goes more than 4x slower than the kernel would on its own.
     auto ceiling = std::make_shared<std::optional<int64_t>>();
+    auto last_cap = std::make_shared<std::optional<int64_t>>();
     return {.enable = [this]() -> tier::Result<void> {
               if (!knobs_) {
                 auto knobs =
@@ -56,14 +58,15 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               return knobs_->setNumaBalancing(kScanningMode, 0);
             },
             .restore =
-                [this, ceiling] {
+                [this, ceiling, last_cap] {
                   ceiling->reset();
+                  last_cap->reset();
                   if (!knobs_) return;
                   for (const auto& outcome : knobs_->restore())
                     if (!outcome.restored && !outcome.note.empty())
                       log(Priority::Warning, "{}", outcome.note);
                 },
-            .cap_scan_period = [this, ceiling](int64_t ms) -> tier::Result<int64_t> {
+            .cap_scan_period = [this, ceiling, last_cap](int64_t ms) -> tier::Result<int64_t> {
               if (!knobs_) return tier::fail(ENOENT, "kernel knobs not open");
               if (!*ceiling) {
                 auto now = knobs_->read(kernel_tiering::Knob::ScanPeriodMax);
@@ -75,8 +78,20 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               // Up to 4x the kernel's own max: a workload that faults on its
               // whole table every pass can cost more than the budget even then.
               const int64_t cap = std::min(ms, 4 * **ceiling);
-              if (auto ok = knobs_->set(kernel_tiering::Knob::ScanPeriodMax, cap); !ok)
-                return std::unexpected(ok.error());
+              // The floor follows the cap: the kernel shortens the period while
+              // most faults are remote (all of them, before the first promotion),
+              // and that would outrun any cap. Raised: the cap first; lowered:
+              // the floor first, so that min <= max holds throughout.
+              const auto set = [this](kernel_tiering::Knob knob, int64_t value) {
+                return knobs_->set(knob, value);
+              };
+              const bool raising = !*last_cap || cap >= **last_cap;
+              for (const auto knob : raising ? std::array{kernel_tiering::Knob::ScanPeriodMax,
+                                                          kernel_tiering::Knob::ScanPeriodMin}
+                                             : std::array{kernel_tiering::Knob::ScanPeriodMin,
+                                                          kernel_tiering::Knob::ScanPeriodMax})
+                if (auto ok = set(knob, cap); !ok) return std::unexpected(ok.error());
+              *last_cap = cap;
               return cap;
             }};
   }

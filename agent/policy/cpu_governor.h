@@ -45,7 +45,6 @@ class CpuGovernor {
   }
 
   double rate() const { return rate_; }
-  double burst() const { return burst_; }
 
  private:
   double rate_, burst_;

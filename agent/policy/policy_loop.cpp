@@ -318,13 +318,11 @@ void PolicyLoop::planNow() {
 
 // Tells the sampler what its samples cost beyond its own work (feeding the
 // heat map), and how much of the budget it may pace itself to: its share,
-// a quarter of it while the process is deep in debt (sampling is the one cost the loop
+// a quarter of it while the process is in debt (sampling is the one cost the loop
 // cannot stop; everything else waits).
 void PolicyLoop::noteSampling() {
   const sampling::SamplerStats sampled = sampler_->stats();
-  // Moves stop at an empty bucket and overrun it by one request at most:
-  // a debt beyond a third of the burst is sampling's (or the rest's) doing.
-  const bool in_debt = governor_.available() < -governor_.burst() / 3;
+  const bool in_debt = governor_.available() < 0;
   if (in_debt != sampler_squeezed_) {
     sampler_squeezed_ = in_debt;
     sampler_->setCpuBudget(settings_.cpu_budget * kSamplingShare * (in_debt ? 0.25 : 1.0));

@@ -232,13 +232,6 @@ def markdown(runs, rows, checks, args):
         "which here leaves it about 3300 pages (13 MiB) fewer than K; `fast_free.txt` in each "
         "run's folder logs the fast node's free memory beside its watermarks, and "
         "`agent.own_memory_on_slower_tier` keeps tierd's own 20 MiB off the fast node.",
-        "- **tierd's CPU** is held by tierd itself: `policy.cpu_budget_percent` (default 3) covers "
-        "the whole process, every thread and the kernel work of its `move_pages` calls, through a "
-        "token bucket at 90 % of the budget (`agent/policy/cpu_governor.h`). Under TCG a hint-fault "
-        "sample costs tierd 2-3 µs and a page move 40-90 µs (a few µs and well under 10 µs on "
-        "hardware), so within 3 % of a core tierd affords two scanner passes over a 384 MiB table "
-        "and about 13 000 page moves in 100 s: its convergence here is paced by that budget, "
-        "not by the 64 MiB/s rate limit.",
         "- **Constrained fast tier:** a hugetlb pool on the fast node (2 MiB pages in "
         "`nodeN/hugepages/hugepages-2048kB/nr_hugepages`) leaves it table/4 free above the min "
         "watermark. Unlike locked anonymous memory the pool is on no LRU list, so no mover "

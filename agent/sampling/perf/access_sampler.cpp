@@ -192,11 +192,11 @@ int64_t ScanPacer::next(uint64_t samples_total, uint64_t now_ns, double affordab
   since_ns_ = now_ns;
   samples_since_ = samples_total;
   // Proportional, with a dead band (60-100 % of what is affordable) so the
-  // cap does not hunt: up at once by as much as the load says (up to 64x; an
+  // cap does not hunt: up at once by as much as the load says (up to 8x; an
   // overspent budget is paid back by everything else), down by half at most.
   const double load = affordable > 0 ? rate / affordable : 2.0;
   if (load >= 0.6 && load <= 1.0) return 0;
-  const double factor = std::clamp(load, 0.5, 64.0);
+  const double factor = std::clamp(load, 0.5, 8.0);
   const int64_t want =
       std::max(kMinCapMs, static_cast<int64_t>(static_cast<double>(cap_ms) * factor));
   return want == cap_ms ? 0 : want;
@@ -248,13 +248,7 @@ tier::Result<void> PerfAccessSampler::poll(SampleBatch& out) {
     if (auto ok = pollOne(*sampler, out); !ok && result) result = ok;
   if (name_ == "hint_faults") {
     weighByLatency(out.accesses, first);
-    // Once a second: /proc/PID/sched is a long file to format, and a pass
-    // lasts seconds at the least.
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_passes_read_) {
-      next_passes_read_ = now + std::chrono::seconds(1);
-      readScanPasses(out);
-    }
+    readScanPasses(out);
     paceScanner();
   }
   applyBudget();

@@ -26,7 +26,6 @@
 #include <sys/types.h>
 
 #include <array>
-#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -175,7 +174,6 @@ class PerfAccessSampler : public Sampler {
   uint64_t filtered_out_ = 0;
   double last_budget_ = 0;
   ScanPacer pacer_;
-  std::chrono::steady_clock::time_point next_passes_read_{};
   int64_t scan_cap_ms_ = 0;   // 0: not pacing
   double consumer_cost_ = 0;  // the caller's CPU per sample
   std::string pace_error_;
