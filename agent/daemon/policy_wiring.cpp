@@ -45,7 +45,7 @@ policy::PolicySettings Agent::policySettings() const {
 sampling::perf::ScanningHooks Agent::scanningHooks() {
   if (config_.mode == config::Mode::Takeover) {
     // The kernel's own scan_period_max_ms, read before the first cap: the
-    // pace never goes more than 4x slower than the kernel would on its own.
+    // pace never goes slower than the kernel would on its own.
     auto ceiling = std::make_shared<std::optional<int64_t>>();
     auto last_cap = std::make_shared<std::optional<int64_t>>();
     return {.enable = [this]() -> tier::Result<void> {
@@ -75,9 +75,7 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
                   return tier::fail(ENOENT, "no scan_period_max_ms (debugfs not mounted?)");
                 *ceiling = **now;
               }
-              // Up to 4x the kernel's own max: a workload that faults on its
-              // whole table every pass can cost more than the budget even then.
-              const int64_t cap = std::min(ms, 4 * **ceiling);
+              const int64_t cap = std::min(ms, **ceiling);
               // The floor follows the cap: the kernel shortens the period while
               // most faults are remote (all of them, before the first promotion),
               // and that would outrun any cap. Raised: the cap first; lowered:

@@ -413,11 +413,6 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   const bool pressure = in.fast_free_pages + in.per_cpu_free_pages < keep_free;
   std::map<pid_t, uint64_t> hot_by_pid;
   std::vector<PageRef> candidates, cold, warm;
-  const auto isOnFast = [&](const Entry& e) {
-    if (in.fast_nodes.empty()) return onFast(e.pid, e.page);
-    return e.node >= 0 && std::find(in.fast_nodes.begin(), in.fast_nodes.end(), e.node) !=
-                              in.fast_nodes.end();
-  };
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     const double h = heats[i];
@@ -426,8 +421,9 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
       hot_by_pid[e.pid] += e.pages;
     }
     if (h >= threshold) {
-      if (!isOnFast(e) && promotable(e)) candidates.push_back({e.pid, e.page, e.pages, h});
-    } else if (h < threshold && isOnFast(e)) {
+      if (!onFast(e.pid, e.page) && promotable(e))
+        candidates.push_back({e.pid, e.page, e.pages, h});
+    } else if (h < threshold && onFast(e.pid, e.page)) {
       (h < plan.warm_band ? cold : warm).push_back({e.pid, e.page, e.pages, h});
     }
   }

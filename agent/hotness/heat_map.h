@@ -137,9 +137,6 @@ struct ClassifyInput {
   // Pages found on the fast tier that the map does not track (never sampled,
   // or evicted as coldest): cold with heat 0, first to leave.
   std::vector<PageRef> untracked_fast;
-  // When set, where a page is comes from its entry (setNode) and the
-  // locator is not asked: one test per entry instead of a lookup.
-  std::vector<int> fast_nodes;
 };
 
 struct ProcessHot {

@@ -159,13 +159,6 @@ void PolicyLoop::step(Clock::time_point now) {
   // that budget), but never twice within kMinPlanGap.
   const bool pass_due = pass_finished_ && now >= last_plan_ + kMinPlanGap;
   if (now < next_plan_ && !pass_due) return;
-  // While the last plan's moves wait for CPU, a new plan would spend what
-  // they need on choosing them again: it waits until they are done, or until
-  // the plan is old enough to be stale.
-  bool pending = false;
-  for (const auto& [initiator, group] : groups_)
-    pending = pending || pendingPages(*group) > 0;
-  if (pending && now < last_plan_ + kMaxPlanInterval) return;
   // Planning is only worth it with CPU left to carry some of it out.
   if (governor_.available() < plan_cost_ + kMinPagesWorthAPlan * move_cost_per_page_) {
     if (!waiting_for_cpu_) {
@@ -450,16 +443,13 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   // MemFree does not show yet: wait a plan for the kernel to drain them.
   in.displace = !(group.done.promotions_target_full > 0 && group.done.demoted > 0);
   in.cold_divisor = settings_.cold_divisor;
-  for (const auto& n : group.view.fast)
-    in.fast_nodes.push_back(n.node);
   in.min_hot_fraction_of_max = settings_.min_hot_fraction;
-  // No more moves than the CPU affords before the plan goes stale: what is
-  // left now and what the budget brings meanwhile (a displacement is two
-  // moves; sampling and the rest take their part, so some are left over).
+  // No more moves than the CPU affords until the next plan: what is left now
+  // and, at a guess, half of what the budget brings meanwhile (a
+  // displacement is two moves).
   governor_.update(processCpuSeconds(), wallSeconds(Clock::now()));
   const double cpu_for_moves =
-      std::max(0.0, governor_.available()) +
-      governor_.rate() * std::chrono::duration<double>(kMaxPlanInterval).count();
+      std::max(0.0, governor_.available()) + 0.5 * governor_.rate() * room.plan_seconds;
   const auto affordable =
       static_cast<uint64_t>(cpu_for_moves / std::max(1e-9, move_cost_per_page_));
   in.promote_budget_pages = std::min(in.promote_budget_pages, affordable);

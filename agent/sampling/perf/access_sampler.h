@@ -82,7 +82,7 @@ struct ScanningHooks {
   std::function<tier::Result<void>()> enable;
   std::function<void()> restore;
   // Caps the scanner's period between passes (scan_period_max_ms) and returns
-  // the cap now in force (at most 4x the kernel's own max). Unset, or failing
+  // the cap now in force (never above the kernel's own). Unset, or failing
   // (no debugfs): the kernel paces the scanner alone.
   std::function<tier::Result<int64_t>(int64_t ms)> cap_scan_period;
 };
