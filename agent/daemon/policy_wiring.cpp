@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <array>
 #include <memory>
 #include <optional>
 
@@ -47,7 +46,6 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
     // The kernel's own scan_period_max_ms, read before the first cap: the
     // pace never goes slower than the kernel would on its own.
     auto ceiling = std::make_shared<std::optional<int64_t>>();
-    auto last_cap = std::make_shared<std::optional<int64_t>>();
     return {.enable = [this]() -> tier::Result<void> {
               if (!knobs_) {
                 auto knobs =
@@ -58,15 +56,14 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               return knobs_->setNumaBalancing(kScanningMode, 0);
             },
             .restore =
-                [this, ceiling, last_cap] {
+                [this, ceiling] {
                   ceiling->reset();
-                  last_cap->reset();
                   if (!knobs_) return;
                   for (const auto& outcome : knobs_->restore())
                     if (!outcome.restored && !outcome.note.empty())
                       log(Priority::Warning, "{}", outcome.note);
                 },
-            .cap_scan_period = [this, ceiling, last_cap](int64_t ms) -> tier::Result<int64_t> {
+            .cap_scan_period = [this, ceiling](int64_t ms) -> tier::Result<int64_t> {
               if (!knobs_) return tier::fail(ENOENT, "kernel knobs not open");
               if (!*ceiling) {
                 auto now = knobs_->read(kernel_tiering::Knob::ScanPeriodMax);
@@ -76,20 +73,8 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
                 *ceiling = **now;
               }
               const int64_t cap = std::min(ms, **ceiling);
-              // The floor follows the cap: the kernel shortens the period while
-              // most faults are remote (all of them, before the first promotion),
-              // and that would outrun any cap. Raised: the cap first; lowered:
-              // the floor first, so that min <= max holds throughout.
-              const auto set = [this](kernel_tiering::Knob knob, int64_t value) {
-                return knobs_->set(knob, value);
-              };
-              const bool raising = !*last_cap || cap >= **last_cap;
-              for (const auto knob : raising ? std::array{kernel_tiering::Knob::ScanPeriodMax,
-                                                          kernel_tiering::Knob::ScanPeriodMin}
-                                             : std::array{kernel_tiering::Knob::ScanPeriodMin,
-                                                          kernel_tiering::Knob::ScanPeriodMax})
-                if (auto ok = set(knob, cap); !ok) return std::unexpected(ok.error());
-              *last_cap = cap;
+              if (auto ok = knobs_->set(kernel_tiering::Knob::ScanPeriodMax, cap); !ok)
+                return std::unexpected(ok.error());
               return cap;
             }};
   }
@@ -183,7 +168,7 @@ void Agent::startPolicy() {
   select.sysfs_dir = options_.sysfs_root;
   select.procfs_dir = options_.procfs_root;
   select.hint_fault_hooks = scanningHooks();
-  select.cpu_budget = config_.policy.cpu_budget_percent / 100.0 * policy::kSamplingShare;
+  select.cpu_budget = config_.policy.cpu_budget_percent / 100.0 / 2;
   auto selection = sampling::selectSampler(select, sys_, proc_);
   if (!selection) {
     log(Priority::Warning, "Policy off: {}", selection.error().message());
@@ -234,15 +219,9 @@ control::Json Agent::policyJson() const {
   out["heat_entries"] = s.heat_entries;
   out["heat_max_entries"] = s.heat_max_entries;
   out["heat_bytes"] = s.heat_bytes;
-  out["heat_rejected"] = s.heat_rejected;
   out["placement_queries"] = s.placement_queries;
   out["swept_pages"] = s.swept_pages;
   out["cpu_seconds"] = s.cpu_seconds;
-  out["process_cpu_seconds"] = s.process_cpu_seconds;
-  out["cpu_available_seconds"] = s.cpu_available_s;
-  out["plans_waited_for_cpu"] = s.plans_waited_for_cpu;
-  out["pages_deferred_for_cpu"] = s.pages_deferred_for_cpu;
-  out["move_cpu_per_page_seconds"] = s.move_cpu_per_page_s;
   out["hot_bytes"] = control::Json::object();
   for (const auto& [pid, bytes] : s.hot_bytes_by_pid)
     out["hot_bytes"][std::to_string(pid)] = bytes;
@@ -266,20 +245,16 @@ void Agent::logPolicySummary() const {
   const policy::PolicyStatus s = policy_->status();
   log(Priority::Info,
       "policy: {} plans (every {:.1f} s), promoted {} demoted {} failed {} pages{}, {} hot pages "
-      "(threshold {:.3g}), heat map {}/{} entries ({} samples turned away); sampler {}: {} "
-      "samples, {} lost, {:.2f} s CPU "
+      "(threshold {:.3g}), heat map {}/{} entries; sampler {}: {} samples, {} lost, {:.2f} s CPU "
       "({}); "
       "loop {:.2f} s CPU (sampling {:.2f}, placement {:.2f}, sweep {:.2f}, classify {:.2f}, moves "
-      "{:.2f}), {} placement queries, {} swept; process {:.2f} s CPU ({:.2f} s of budget left), {} "
-      "plans waited for it, {} "
-      "pages deferred, {:.0f} us per page moved{}{}",
+      "{:.2f}), {} placement queries, {} swept{}{}",
       s.plans, s.plan_interval_s, s.pages_promoted, s.pages_demoted, s.pages_failed,
       failedReasons(s.failed_by_reason), s.hot_pages, s.hot_threshold, s.heat_entries,
-      s.heat_max_entries, s.heat_rejected, s.sampler, s.sampler_stats.samples, s.sampler_stats.lost,
+      s.heat_max_entries, s.sampler, s.sampler_stats.samples, s.sampler_stats.lost,
       s.sampler_stats.cpu_seconds, s.sampler_detail, s.cpu_seconds, s.cpu_sampling, s.cpu_placement,
       s.cpu_sweep, s.cpu_classify, s.cpu_moves, s.placement_queries, s.swept_pages,
-      s.process_cpu_seconds, s.cpu_available_s, s.plans_waited_for_cpu, s.pages_deferred_for_cpu,
-      s.move_cpu_per_page_s * 1e6, s.last_error.empty() ? "" : "; last error: ", s.last_error);
+      s.last_error.empty() ? "" : "; last error: ", s.last_error);
 }
 
 void Agent::publishPolicyMetrics() {

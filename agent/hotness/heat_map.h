@@ -30,14 +30,6 @@
 // of the cap. Size the cap from managed memory, e.g. 0.1 % of it divided by
 // bytesPerEntry(): 1 TiB managed -> 1 GiB -> ~13M entries.
 //
-// Admission. At the cap a new key is admitted only if its sample is at least
-// as hot as the last entry evicted (that heat cooling at the fast half-life),
-// or a small table of hashed counters of keys turned away (a quarter of the
-// cap, aged by halving) has seen it before. A process larger than the cap
-// that is scanned whole each pass would otherwise churn: in the lab 98 000
-// pages through 43 000 entries cost 130 ns a sample natively against 47 ns
-// without evictions, and 2-3 µs under TCG.
-//
 // Idle pages. A sampler that sees every page once per pass of its own (NUMA
 // hint faults: the scanner arms each page once per pass, the first access
 // after that faults) reports each process's completed passes
@@ -185,26 +177,14 @@ class HeatMap {
   Plan classify(const ClassifyInput& in, const Locator& onFast, uint64_t now_ns,
                 const Locator& held = {}) const;
 
-  // Every entry with its heat at now_ns, in no particular order.
+  // Every entry with its heat at now_ns, in no particular order (for looking
+  // up where the pages are before classify()).
   std::vector<PageRef> snapshot(uint64_t now_ns) const;
-
-  // Where each tracked page is, as the caller last learned it (move_pages
-  // status: a node, or -errno when not present), kept in the entry itself so
-  // that classify's locator costs one probe and no second table.
-  static constexpr int kNodeUnknown = INT16_MIN;
-  void setNode(pid_t pid, uint64_t page, int node);
-  int node(pid_t pid, uint64_t page) const;  // kNodeUnknown when untracked or never learned
-  // The pages to ask about: those whose node is unknown, and the entries of
-  // one rotating slice in every `recheck_slices` (`rotation` picks it;
-  // pages move on their own too). At most `max` of them, the hottest first.
-  std::vector<PageRef> placementQueries(uint64_t max, uint64_t recheck_slices, uint64_t rotation,
-                                        uint64_t now_ns) const;
 
   uint64_t entries() const { return entries_.size(); }
   uint64_t evictions() const { return evictions_; }
-  uint64_t rejected() const { return rejected_; }  // samples of keys not admitted at the cap
-  uint64_t bytes() const;                          // memory held by the map, estimated
-  static uint64_t bytesPerEntry();                 // for sizing max_entries
+  uint64_t bytes() const;           // memory held by the map, estimated
+  static uint64_t bytesPerEntry();  // for sizing max_entries
   const Config& config() const { return config_; }
 
  private:
@@ -223,7 +203,6 @@ class HeatMap {
     float slow;
     uint32_t seen_pass;    // the process's scan passes when last seen
     uint16_t seen_passes;  // in how many passes it was seen (saturating)
-    int16_t node;          // see setNode(); in what was padding
     Key key() const { return Key{pid, page}; }
   };
   struct Scale {
@@ -244,8 +223,7 @@ class HeatMap {
   Scale growthAt(uint64_t now_ns);  // scaleAt, rebasing first when factors grow large
   void rebase(uint64_t now_ns);
   const Entry* find(pid_t pid, uint64_t page) const;
-  double evictOne();  // the evicted entry's heat
-  bool admit(const Key& key, double heat, uint64_t now_ns);
+  void evictOne();
   void erase(size_t index);
   uint64_t nextRandom();
 
@@ -270,20 +248,11 @@ class HeatMap {
     uint32_t passes = 0;
   };
   mutable PassesCache passes_cache_;
-  // Inline for the hit: every sample and every entry classify() looks at asks.
-  const PassesCache& passesOf(pid_t pid) const {
-    return pid == passes_cache_.pid ? passes_cache_ : refreshPassesCache(pid);
-  }
-  const PassesCache& refreshPassesCache(pid_t pid) const;
+  const PassesCache& passesOf(pid_t pid) const;
   uint64_t rng_;
   uint64_t epoch_ns_ = 0;
   mutable Scale scale_cache_;
   uint64_t evictions_ = 0;
-  uint64_t rejected_ = 0;
-  std::vector<uint16_t> ghosts_;  // tag << 8 | count, by hash
-  uint64_t ghost_touches_ = 0;    // since they were last halved
-  double admit_floor_ = 0;        // heat of the last evicted entry, at admit_floor_ns_
-  uint64_t admit_floor_ns_ = 0;
 };
 
 }  // namespace tierd::hotness

@@ -10,31 +10,24 @@ namespace {
 constexpr size_t kQueryChunk = 4096;
 }
 
-bool queryNodes(migrate::PageOps& ops, pid_t pid, const std::vector<uint64_t>& pages,
-                unsigned page_shift, std::vector<int>& status) {
-  status.assign(pages.size(), 0);
+void PlacementCache::query(pid_t pid, const std::vector<uint64_t>& pages) {
   std::vector<void*> addresses;
-  std::vector<int> chunk;
+  std::vector<int> status;
   for (size_t at = 0; at < pages.size(); at += kQueryChunk) {
     const size_t n = std::min(kQueryChunk, pages.size() - at);
     addresses.resize(n);
-    chunk.assign(n, 0);
+    status.assign(n, 0);
     for (size_t i = 0; i < n; ++i)
-      addresses[i] = reinterpret_cast<void*>(pages[at + i] << page_shift);
-    if (!ops.query(pid, addresses, chunk)) return false;
-    std::copy(chunk.begin(), chunk.end(), status.begin() + static_cast<std::ptrdiff_t>(at));
+      addresses[i] = reinterpret_cast<void*>(pages[at + i] << page_shift_);
+    queried_ += n;
+    if (!ops_.query(pid, addresses, status)) {
+      // The process is gone or not ours to see: its entries go stale and the
+      // heat map forgets it when the watcher says so.
+      return;
+    }
+    for (size_t i = 0; i < n; ++i)
+      nodes_[Key{pid, pages[at + i]}] = status[i];
   }
-  return true;
-}
-
-void PlacementCache::query(pid_t pid, const std::vector<uint64_t>& pages) {
-  std::vector<int> status;
-  queried_ += pages.size();
-  // A process gone or not ours to see: its entries go stale, and the heat
-  // map forgets it when the watcher says so.
-  if (!queryNodes(ops_, pid, pages, page_shift_, status)) return;
-  for (size_t i = 0; i < pages.size(); ++i)
-    nodes_[Key{pid, pages[i]}] = status[i];
 }
 
 void PlacementCache::refresh(const std::vector<hotness::PageRef>& pages, double recheck_fraction,

@@ -17,11 +17,6 @@
 
 namespace tierd::policy {
 
-// move_pages(2) status of each page (its node, or -errno when not present),
-// asked in chunks. False when the process is gone or not ours to see.
-bool queryNodes(migrate::PageOps& ops, pid_t pid, const std::vector<uint64_t>& pages,
-                unsigned page_shift, std::vector<int>& status);
-
 class PlacementCache {
  public:
   PlacementCache(migrate::PageOps& ops, unsigned page_shift) : ops_(ops), page_shift_(page_shift) {}

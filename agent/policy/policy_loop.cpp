@@ -25,26 +25,7 @@ constexpr auto kTargetsEvery = std::chrono::seconds(1);
 constexpr auto kMaxPlanInterval = std::chrono::seconds(20);
 constexpr auto kMinPlanGap = std::chrono::seconds(1);
 constexpr auto kResidentEvery = std::chrono::seconds(30);
-// 2 MiB: 31 ms at 64 MiB/s, and what one request may overshoot the CPU budget by.
-constexpr uint64_t kPagesPerRequest = 512;
-// The CPU governor holds the process at this share of the budget on average,
-// so that its burst (and one admitted request) still fits within the budget.
-constexpr double kGovernedShare = 0.9;
-constexpr double kBurstSeconds = 10;  // of the budget's rate, saved up at most
-// A plan is worth its cost only with CPU left for this many moves.
-constexpr uint64_t kMinPagesWorthAPlan = 256;
-// Before the first move is measured: about what a page costs in a TCG guest.
-constexpr double kFirstMoveCostPerPage = 40e-6;
-
-double processCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double wallSeconds(Clock::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
+constexpr uint64_t kPagesPerRequest = 2048;  // 8 MiB: 125 ms at 64 MiB/s
 
 double threadCpuSeconds() {
   timespec ts{};
@@ -76,11 +57,9 @@ PolicyLoop::PolicyLoop(PolicySettings settings, std::unique_ptr<sampling::Sample
       page_ops_(page_ops),
       proc_(proc),
       env_(std::move(env)),
-      plan_interval_(settings.plan_interval),
-      governor_(settings.cpu_budget * kGovernedShare,
-                settings.cpu_budget * kGovernedShare * kBurstSeconds),
-      move_cost_per_page_(kFirstMoveCostPerPage) {
-  sampler_->setCpuBudget(settings_.cpu_budget * kSamplingShare);
+      placement_(page_ops, kPageShift),
+      plan_interval_(settings.plan_interval) {
+  sampler_->setCpuBudget(settings_.cpu_budget / 2);  // half for sampling, half for planning
   status_.sampler = std::string(sampler_->name());
   status_.plan_interval_s = std::chrono::duration<double>(plan_interval_).count();
 }
@@ -135,49 +114,26 @@ void PolicyLoop::run() {
 }
 
 void PolicyLoop::step(Clock::time_point now) {
-  const double process_cpu = processCpuSeconds();
-  governor_.update(process_cpu, wallSeconds(now));
-  {
-    std::lock_guard lock(status_mutex_);
-    status_.process_cpu_seconds = process_cpu;
-    status_.cpu_available_s = governor_.available();
-  }
   if (now >= next_targets_) {
     next_targets_ = now + kTargetsEvery;
     refreshTargets();
   }
   if (!sampler_started_) return;
   sampleOnce(now);
-  if (now >= next_sampling_note_) {
-    next_sampling_note_ = now + kTargetsEvery;
-    noteSampling();
-  }
-  for (auto& [initiator, group] : groups_)
-    drain(*group);
   // A finished scanner pass is fresh evidence: plan on it without waiting
   // out an interval the CPU budget stretched (passes themselves are paced by
   // that budget), but never twice within kMinPlanGap.
   const bool pass_due = pass_finished_ && now >= last_plan_ + kMinPlanGap;
   if (now < next_plan_ && !pass_due) return;
-  // Planning is only worth it with CPU left to carry some of it out.
-  if (governor_.available() < plan_cost_ + kMinPagesWorthAPlan * move_cost_per_page_) {
-    if (!waiting_for_cpu_) {
-      waiting_for_cpu_ = true;
-      std::lock_guard lock(status_mutex_);
-      ++status_.plans_waited_for_cpu;
-    }
-    return;
-  }
-  waiting_for_cpu_ = false;
   pass_finished_ = false;
   last_plan_ = now;
   const double cpu0 = threadCpuSeconds();
   move_cpu_ = 0;
   planNow();
-  // Moves are paced by the migration rate limit and the governor; planning's
-  // own cost also stretches the plan interval.
-  plan_cost_ = threadCpuSeconds() - cpu0 - move_cpu_;
-  adaptInterval(plan_cost_, std::chrono::duration<double>(plan_interval_).count());
+  // Moves are paced by the migration rate limit; the CPU budget governs
+  // sampling and planning, which the plan interval scales.
+  adaptInterval(threadCpuSeconds() - cpu0 - move_cpu_,
+                std::chrono::duration<double>(plan_interval_).count());
   next_plan_ = Clock::now() + plan_interval_;
 }
 
@@ -243,6 +199,7 @@ void PolicyLoop::refreshTargets() {
     }
     if (auto g = groups_.find(it->second); g != groups_.end())
       g->second->heat.forgetProcess(it->first);
+    placement_.forgetProcess(it->first);
     passes_of_.erase(it->first);
     sweep_cursor_.erase(it->first);
     it = initiator_of_.erase(it);
@@ -303,30 +260,17 @@ void PolicyLoop::planNow() {
     if (group->view.fast.empty() || group->view.slower.empty()) continue;  // nothing to tier
     plan(*group, now_ns);
   }
-  noteSampling();
-  std::lock_guard lock(status_mutex_);
-  ++status_.plans;
-  status_.placement_queries = placement_queries_;
-}
-
-// Tells the sampler what its samples cost beyond its own work (feeding the
-// heat map), and how much of the budget it may pace itself to: its share,
-// a quarter of it while the process is in debt (sampling is the one cost the loop
-// cannot stop; everything else waits).
-void PolicyLoop::noteSampling() {
   const sampling::SamplerStats sampled = sampler_->stats();
-  const bool in_debt = governor_.available() < 0;
-  if (in_debt != sampler_squeezed_) {
-    sampler_squeezed_ = in_debt;
-    sampler_->setCpuBudget(settings_.cpu_budget * kSamplingShare * (in_debt ? 0.25 : 1.0));
-  }
   std::lock_guard lock(status_mutex_);
   if (sampled.samples > 10'000) {
+    // What feeding the heat map costs per sample, beyond the sampler's own work.
     const double feeding = std::max(0.0, status_.cpu_sampling - sampled.cpu_seconds);
     sampler_->setConsumerCost(feeding / static_cast<double>(sampled.samples));
   }
+  ++status_.plans;
   status_.sampler_stats = sampled;
   status_.sampler_detail = sampler_->detail();
+  status_.placement_queries = placement_.queried();
 }
 
 std::vector<hotness::PageRef> PolicyLoop::sweepUntracked(const Group& group, uint64_t now_ns) {
@@ -366,7 +310,7 @@ std::vector<hotness::PageRef> PolicyLoop::sweepUntracked(const Group& group, uin
     {
       std::lock_guard lock(status_mutex_);
       status_.swept_pages += pages.size();
-      placement_queries_ += once.queried();
+      status_.placement_queries += once.queried();
     }
     for (uint64_t page : pages) {
       const auto node = once.node(pid, page);
@@ -396,24 +340,6 @@ uint64_t PolicyLoop::pagesOnFast(Group& group) {
   return static_cast<uint64_t>(std::max<int64_t>(0, pages));
 }
 
-// Where the tracked pages are: asked of the kernel for pages the map has not
-// placed yet and for a rotating sixteenth of the rest, the hottest first.
-void PolicyLoop::learnPlacement(Group& group, uint64_t now_ns) {
-  const std::vector<hotness::PageRef> ask =
-      group.heat.placementQueries(settings_.placement_queries, 16, placement_rotation_++, now_ns);
-  std::map<pid_t, std::vector<uint64_t>> by_pid;
-  for (const auto& ref : ask)
-    by_pid[ref.pid].push_back(ref.page);
-  std::vector<int> status;
-  for (auto& [pid, pages] : by_pid) {
-    std::sort(pages.begin(), pages.end());
-    placement_queries_ += pages.size();
-    if (!queryNodes(page_ops_, pid, pages, kPageShift, status)) continue;
-    for (size_t i = 0; i < pages.size(); ++i)
-      group.heat.setNode(pid, pages[i], status[i]);
-  }
-}
-
 void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   double cpu = threadCpuSeconds();
   const auto lap = [&](double PolicyStatus::*field) {
@@ -422,7 +348,12 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
     status_.*field += now_cpu - cpu;
     cpu = now_cpu;
   };
-  learnPlacement(group, now_ns);
+  std::vector<hotness::PageRef> tracked = group.heat.snapshot(now_ns);
+  placement_.retainOnly(tracked);
+  // Hottest first: when the query budget runs out, what is left unknown is cold.
+  std::sort(tracked.begin(), tracked.end(),
+            [](const auto& a, const auto& b) { return a.heat > b.heat; });
+  placement_.refresh(tracked, 1.0 / 16, settings_.placement_queries);
   lap(&PolicyStatus::cpu_placement);
 
   RoomSettings room = env_.room();
@@ -439,34 +370,16 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   const uint64_t on_fast = pagesOnFast(group);
   hotness::ClassifyInput in = classifyInput(group.view, room, on_fast);
   in.benefit_margin = settings_.benefit_margin;
-  // Displacements whose promotions then failed for room freed pages that
-  // MemFree does not show yet: wait a plan for the kernel to drain them.
-  in.displace = !(group.done.promotions_target_full > 0 && group.done.demoted > 0);
+  in.displace = !group.promotions_found_no_room;
   in.cold_divisor = settings_.cold_divisor;
   in.min_hot_fraction_of_max = settings_.min_hot_fraction;
-  // No more moves than the CPU affords until the next plan: what is left now
-  // and, at a guess, half of what the budget brings meanwhile (a
-  // displacement is two moves).
-  governor_.update(processCpuSeconds(), wallSeconds(Clock::now()));
-  const double cpu_for_moves =
-      std::max(0.0, governor_.available()) + 0.5 * governor_.rate() * room.plan_seconds;
-  const auto affordable =
-      static_cast<uint64_t>(cpu_for_moves / std::max(1e-9, move_cost_per_page_));
-  in.promote_budget_pages = std::min(in.promote_budget_pages, affordable);
-  in.demote_budget_pages = std::min(in.demote_budget_pages, affordable);
-  // Untracked fast pages matter only to demotions: under pressure, or when
-  // this plan's promotions could outgrow the room above the keep-free line.
-  const uint64_t keep_free = std::max(in.low_watermark_pages, in.headroom_pages);
-  const uint64_t room_pages = in.fast_free_pages > keep_free ? in.fast_free_pages - keep_free : 0;
-  if (in.fast_free_pages + in.per_cpu_free_pages < keep_free ||
-      room_pages < in.promote_budget_pages)
-    in.untracked_fast = sweepUntracked(group, now_ns);
+  in.untracked_fast = sweepUntracked(group, now_ns);
   lap(&PolicyStatus::cpu_sweep);
 
   const TierView& view = group.view;
   const auto onFast = [&](pid_t pid, uint64_t page) {
-    const int node = group.heat.node(pid, page);
-    return node >= 0 && view.isFast(node);
+    const auto node = placement_.node(pid, page);
+    return node && view.isFast(*node);
   };
   // Pages moved within the ping-pong window stay where they are: moving one
   // back would be a round trip, the costliest move there is.
@@ -476,17 +389,12 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   const hotness::Plan plan = group.heat.classify(in, onFast, now_ns, held);
   const MovePlan moves = toMoveRequests(plan, view, kPageShift, kPagesPerRequest);
   lap(&PolicyStatus::cpu_classify);
-  if (const uint64_t left = pendingPages(group); left > 0) {
-    std::lock_guard lock(status_mutex_);
-    status_.pages_deferred_for_cpu += left;  // the last plan's, never carried out
-  }
   {
     std::lock_guard lock(status_mutex_);
     status_.hot_threshold = plan.hot_threshold;
     status_.hot_pages = plan.hot_pages;
     status_.heat_entries = group.heat.entries();
     status_.heat_bytes = group.heat.bytes();
-    status_.heat_rejected = group.heat.rejected();
     status_.pages_planned_promote += moves.promote_pages;
     status_.pages_planned_demote += moves.demote_pages;
     status_.hot_bytes_by_pid.clear();
@@ -494,91 +402,54 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
       status_.hot_bytes_by_pid[p.pid] = p.hot_bytes;
     status_.hot_bytes_by_label = plan.hot_bytes_by_label;
   }
+  const Executed done = execute(moves);
+  lap(&PolicyStatus::cpu_moves);
+  group.moved_since_read +=
+      static_cast<int64_t>(done.promoted) - static_cast<int64_t>(done.demoted);
+  // Displacements whose promotions then failed for room freed pages that
+  // MemFree does not show yet: wait a plan for the kernel to drain them.
+  group.promotions_found_no_room = done.promotions_target_full > 0 && done.demoted > 0;
   for (const auto* list : {&plan.promote, &plan.demote})
     for (const auto& ref : *list)
-      group.heat.setNode(ref.pid, ref.page, hotness::HeatMap::kNodeUnknown);
-  group.pending = moves;
-  group.demote_at = group.promote_at = 0;
-  group.done = {};
-  drain(group);
+      placement_.forget(ref.pid, ref.page);
 }
 
-uint64_t PolicyLoop::pendingPages(const Group& group) {
-  uint64_t pages = 0;
-  const auto count = [&](const std::vector<migrate::MoveRequest>& list, size_t from) {
-    for (size_t i = from; i < list.size(); ++i)
-      for (const auto& r : list[i].ranges)
-        pages += (r.end - r.start) >> kPageShift;
-  };
-  count(group.pending.demote, group.demote_at);
-  count(group.pending.promote, group.promote_at);
-  return pages;
-}
-
-// Carries out the group's plan while the CPU budget lasts; what is left runs
-// in later steps as the budget refills, until the next plan replaces it.
-// Demotions and promotions alternate, so that running out midway has not
-// demoted for promotions that never came.
-void PolicyLoop::drain(Group& group) {
-  MovePlan& moves = group.pending;
-  bool demote_last = false;
-  while (!stopping_) {
-    const bool demotes_left = group.demote_at < moves.demote.size();
-    const bool promotes_left = group.promote_at < moves.promote.size();
-    if (!demotes_left && !promotes_left) return;
-    governor_.update(processCpuSeconds(), wallSeconds(Clock::now()));
-    if (governor_.available() <= 0) return;
-    const bool promote = promotes_left && (!demotes_left || demote_last);
-    migrate::MoveRequest request =
-        promote ? moves.promote[group.promote_at++] : moves.demote[group.demote_at++];
-    demote_last = !promote;
-    request.dry_run = settings_.dry_run;
-    request.cancelled = [this] { return stopping_.load(); };
-    const double cpu_before = threadCpuSeconds();
-    const migrate::MoveResult result = engine_.move(request);
-    const double cpu_spent = threadCpuSeconds() - cpu_before;
-    move_cpu_ += cpu_spent;
-    learnMoveCost(cpu_spent, result);
-    Group::Executed& done = group.done;
-    (promote ? done.promoted : done.demoted) += result.pages_moved;
-    group.moved_since_read += promote ? static_cast<int64_t>(result.pages_moved)
-                                      : -static_cast<int64_t>(result.pages_moved);
-    if (promote)
-      if (const auto it = result.failed.find("target_full"); it != result.failed.end())
-        done.promotions_target_full += it->second;
-    {
+PolicyLoop::Executed PolicyLoop::execute(const MovePlan& moves) {
+  Executed done;
+  const auto run = [&](const std::vector<migrate::MoveRequest>& requests, bool promote) {
+    for (migrate::MoveRequest request : requests) {
+      if (stopping_) return;
+      request.dry_run = settings_.dry_run;
+      request.cancelled = [this] { return stopping_.load(); };
+      const migrate::MoveResult result = engine_.move(request);
+      sampleOnce(Clock::now());  // moves take seconds under the rate limit: keep draining
       uint64_t failed = 0;
       for (const auto& [reason, count] : result.failed)
         failed += count;
+      (promote ? done.promoted : done.demoted) += result.pages_moved;
+      if (promote)
+        if (const auto it = result.failed.find("target_full"); it != result.failed.end())
+          done.promotions_target_full += it->second;
       std::lock_guard lock(status_mutex_);
-      status_.cpu_moves += cpu_spent;
       for (const auto& [reason, count] : result.failed)
         status_.failed_by_reason[reason] += count;
       (promote ? status_.pages_promoted : status_.pages_demoted) += result.pages_moved;
       status_.pages_failed += failed;
       status_.pingpong_moves += result.pingpong_moves;
     }
-    sampleOnce(Clock::now());  // moves take seconds under the rate limit: keep draining
-  }
-}
-
-void PolicyLoop::learnMoveCost(double cpu_seconds, const migrate::MoveResult& result) {
-  uint64_t pages = result.pages_moved;
-  for (const auto& [reason, count] : result.failed)
-    if (reason != "backoff" && reason != "target_full") pages += count;  // tried, then failed
-  if (pages < 32 || settings_.dry_run) return;                           // too few to judge by
-  const double per_page = cpu_seconds / static_cast<double>(pages);
-  move_cost_per_page_ = moves_measured_ ? 0.7 * move_cost_per_page_ + 0.3 * per_page : per_page;
-  moves_measured_ = true;
-  std::lock_guard lock(status_mutex_);
-  status_.move_cpu_per_page_s = move_cost_per_page_;
+  };
+  const double cpu0 = threadCpuSeconds();
+  run(moves.demote, false);
+  run(moves.promote, true);
+  move_cpu_ += threadCpuSeconds() - cpu0;
+  return done;
 }
 
 void PolicyLoop::adaptInterval(double cpu_spent, double interval_s) {
   // Planning (moves included) above its half of the budget: plan less often;
   // well under it: back toward the configured interval.
   const double fraction = interval_s > 0 ? cpu_spent / interval_s : 0;
-  const double budget = settings_.cpu_budget * kPlanningShare;
+  const double budget = settings_.cpu_budget / 2;
   auto next = plan_interval_;
   if (fraction > budget) {
     next = std::chrono::duration_cast<std::chrono::milliseconds>(plan_interval_ * 3 / 2);

@@ -1,6 +1,6 @@
 // The policy loop: one thread that drains the sampler into a heat map per
 // initiator, and every plan interval turns the heat into moves:
-//   1. where the tracked pages are (move_pages status, kept in the heat map);
+//   1. where the tracked pages are (PlacementCache, move_pages status);
 //   2. a rolling sweep of each process's memory on the fast tier for pages
 //      the heat map does not track (cold by definition: never sampled, or
 //      evicted as the coldest);
@@ -8,10 +8,8 @@
 //      margin, demotion only under the low watermark or to make room;
 //   4. demotions, then promotions, through the MigrationEngine (its rate
 //      limit, headroom and ping-pong back-off apply: respect_backoff).
-// CPU: the whole process is held under cpu_budget by a CpuGovernor (plans
-// wait, and moves stop, while it is spent); the sampler paces itself to
-// kSamplingShare of the budget, and a costly plan stretches the plan interval
-// so that planning stays near kPlanningShare. Moves get the rest.
+// Its own CPU time (thread clock) is held under a budget by stretching the
+// plan interval; the sampler gets the same budget for its own work.
 #pragma once
 
 #include <sys/types.h>
@@ -31,21 +29,16 @@
 #include "fs/fs_root.h"
 #include "hotness/heat_map.h"
 #include "migrate/engine.h"
-#include "policy/cpu_governor.h"
 #include "policy/placement.h"
 #include "policy/planner.h"
 #include "sampling/sampler.h"
 
 namespace tierd::policy {
 
-// Shares of PolicySettings::cpu_budget the sampler and the planning aim at.
-inline constexpr double kSamplingShare = 0.35;
-inline constexpr double kPlanningShare = 0.25;
-
 struct PolicySettings {
   std::chrono::milliseconds sample_interval{250};
   std::chrono::milliseconds plan_interval{2000};
-  double cpu_budget = 0.03;              // of one core: the whole process
+  double cpu_budget = 0.03;              // of one core: loop thread + sampler
   double low_watermark_fraction = 0.01;  // of the fast tier: demote cold pages below it
   double benefit_margin = 2.0;
   double cold_divisor = 4.0;
@@ -85,18 +78,12 @@ struct PolicyStatus {
   double hot_threshold = 0;
   uint64_t hot_pages = 0;
   uint64_t heat_entries = 0, heat_bytes = 0, heat_max_entries = 0;
-  uint64_t heat_rejected = 0;  // samples of new pages the full map turned away
   uint64_t placement_queries = 0, swept_pages = 0;
   double cpu_seconds = 0;  // the loop thread, moves included
   // Where the loop's CPU went: sampler poll + heat map, placement queries,
   // sweep, classify, moves.
   double cpu_sampling = 0, cpu_placement = 0, cpu_sweep = 0, cpu_classify = 0, cpu_moves = 0;
   double plan_interval_s = 0;
-  double process_cpu_seconds = 0;       // the whole process, as the governor last saw it
-  double cpu_available_s = 0;           // the governor's bucket (negative: in debt)
-  uint64_t plans_waited_for_cpu = 0;    // times a due plan waited for the CPU budget
-  uint64_t pages_deferred_for_cpu = 0;  // planned moves left for a later plan (budget spent)
-  double move_cpu_per_page_s = 0;       // measured: CPU per page moved (kernel time included)
   std::map<pid_t, uint64_t> hot_bytes_by_pid;
   std::map<std::string, uint64_t> hot_bytes_by_label;
   std::string last_error;
@@ -124,14 +111,9 @@ class PolicyLoop {
     hotness::HeatMap heat;
     TierView view;
     std::chrono::steady_clock::time_point resident_read{};
-    uint64_t resident_on_fast = 0;  // pages, from numa_maps at resident_read
-    int64_t moved_since_read = 0;   // promoted - demoted since
-    MovePlan pending;               // the last plan's moves; drain() carries them out
-    size_t demote_at = 0, promote_at = 0;
-    struct Executed {
-      uint64_t promoted = 0, demoted = 0;
-      uint64_t promotions_target_full = 0;
-    } done;  // of the last plan, so far
+    uint64_t resident_on_fast = 0;          // pages, from numa_maps at resident_read
+    int64_t moved_since_read = 0;           // promoted - demoted since
+    bool promotions_found_no_room = false;  // the last plan's, after it displaced pages
   };
 
   void run();
@@ -139,14 +121,14 @@ class PolicyLoop {
   void sampleOnce(std::chrono::steady_clock::time_point now);
   void feed(const sampling::SampleBatch& batch, uint64_t now_ns);
   void plan(Group& group, uint64_t now_ns);
-  void learnPlacement(Group& group, uint64_t now_ns);
-  void noteSampling();
   std::vector<hotness::PageRef> sweepUntracked(const Group& group, uint64_t now_ns);
-  void drain(Group& group);
-  static uint64_t pendingPages(const Group& group);
+  struct Executed {
+    uint64_t promoted = 0, demoted = 0;
+    uint64_t promotions_target_full = 0;
+  };
+  Executed execute(const MovePlan& moves);
   uint64_t pagesOnFast(Group& group);
   void adaptInterval(double cpu_spent, double wall_spent);
-  void learnMoveCost(double cpu_seconds, const migrate::MoveResult& result);
   Group& groupFor(int initiator);
   hotness::Config heatConfig(const TierView& view) const;
   void setError(const std::string& error);
@@ -157,8 +139,7 @@ class PolicyLoop {
   migrate::PageOps& page_ops_;
   const tier::FsRoot& proc_;
   PolicyEnvironment env_;
-  uint64_t placement_rotation_ = 0;
-  uint64_t placement_queries_ = 0;  // pages asked about, in total
+  PlacementCache placement_;
 
   std::map<int, std::unique_ptr<Group>> groups_;  // by initiator
   std::map<pid_t, int> initiator_of_;
@@ -171,13 +152,6 @@ class PolicyLoop {
   sampling::SampleBatch batch_;
   bool sampler_started_ = false;
   double move_cpu_ = 0;  // CPU seconds of the last plan's moves
-  CpuGovernor governor_;
-  double plan_cost_ = 0;  // CPU seconds of the last plan, moves left out
-  double move_cost_per_page_;
-  bool moves_measured_ = false;
-  bool waiting_for_cpu_ = false;
-  bool sampler_squeezed_ = false;  // its budget halved while the process is in debt
-  std::chrono::steady_clock::time_point next_sampling_note_{};
 
   mutable std::mutex status_mutex_;
   PolicyStatus status_;

@@ -182,21 +182,15 @@ int64_t ScanPacer::next(uint64_t samples_total, uint64_t now_ns, double affordab
     return 0;
   }
   const double span_s = static_cast<double>(now_ns - since_ns_) * 1e-9;
-  const double period_s = static_cast<double>(std::max<int64_t>(cap_ms, kMinCapMs)) * 1e-3;
-  if (span_s < period_s) return 0;
+  if (span_s < 2.0 * static_cast<double>(std::max<int64_t>(cap_ms, kMinCapMs)) * 1e-3) return 0;
   const double rate = static_cast<double>(samples_total - samples_since_) / span_s;
-  // Twice over what is affordable within one period is clear enough to act
-  // on at once: the next pass would cost as much again.
-  const bool clearly_over = affordable <= 0 || rate >= 2 * affordable;
-  if (span_s < 2.0 * period_s && !clearly_over) return 0;
   since_ns_ = now_ns;
   samples_since_ = samples_total;
-  // Proportional, with a dead band (60-100 % of what is affordable) so the
-  // cap does not hunt: up at once by as much as the load says (up to 8x; an
-  // overspent budget is paid back by everything else), down by half at most.
+  // Proportional, at most halving or doubling per span, with a dead band
+  // (60-100 % of what is affordable) so the cap does not hunt.
   const double load = affordable > 0 ? rate / affordable : 2.0;
   if (load >= 0.6 && load <= 1.0) return 0;
-  const double factor = std::clamp(load, 0.5, 8.0);
+  const double factor = std::clamp(load, 0.5, 2.0);
   const int64_t want =
       std::max(kMinCapMs, static_cast<int64_t>(static_cast<double>(cap_ms) * factor));
   return want == cap_ms ? 0 : want;

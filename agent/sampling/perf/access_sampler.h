@@ -109,8 +109,7 @@ class ScanPacer {
   // `samples_total` and `now_ns` as they stand; `affordable` samples per
   // second. Returns the cap to set, or 0 to leave it (`cap_ms` is the one in
   // force). Judges a span of at least two periods, so one pass's burst of
-  // faults is averaged with the quiet that follows it; one period is enough
-  // when the rate is twice what is affordable.
+  // faults is averaged with the quiet that follows it.
   int64_t next(uint64_t samples_total, uint64_t now_ns, double affordable, int64_t cap_ms);
 
  private:

@@ -70,25 +70,15 @@ constexpr uint64_t kSecond = 1'000'000'000ULL;
 TEST(ScanPacer, ExpensivePassesSlowTheScannerDownAndCheapOnesSpeedItUp) {
   ScanPacer pacer;
   EXPECT_EQ(pacer.next(0, 0, 1000, 3000), 0);  // first call: starts the span
-  // Within the first period: too early to judge.
-  EXPECT_EQ(pacer.next(30'000, 2 * kSecond, 1000, 3000), 0);
-  // One period in, 1.5x over: not clear enough yet.
-  EXPECT_EQ(pacer.next(4'500, 3 * kSecond, 1000, 3000), 0);
-  // 30 000 samples in 6 s against 1000 a second affordable: 5x over, the
-  // cap grows 5x at once.
-  EXPECT_EQ(pacer.next(30'000, 6 * kSecond, 1000, 3000), 15000);
-  // 100x over: 8x at most per span.
-  EXPECT_EQ(pacer.next(3'030'000, 36 * kSecond, 1000, 15000), 120000);
-  // 240 s later, 24 000 more samples: 100/s, a tenth of what is affordable:
-  // the cap halves (at most), never below the kernel's minimum period.
-  EXPECT_EQ(pacer.next(3'054'000, 276 * kSecond, 1000, 6000), 3000);
-  EXPECT_EQ(pacer.next(3'054'000, 288 * kSecond, 1000, 1500), ScanPacer::kMinCapMs);
-}
-
-TEST(ScanPacer, ClearlyOverActsAfterOnePeriod) {
-  ScanPacer pacer;
-  (void)pacer.next(0, 0, 1000, 1000);
-  EXPECT_EQ(pacer.next(50'000, 1 * kSecond, 1000, 1000), 8000);  // 50x over, one period in
+  // 3 s into a span that must cover two 3 s periods: too early to judge.
+  EXPECT_EQ(pacer.next(30'000, 3 * kSecond, 1000, 3000), 0);
+  // 60 000 samples in 6 s against 1000 a second affordable: 10x over, the
+  // cap doubles (at most).
+  EXPECT_EQ(pacer.next(60'000, 6 * kSecond, 1000, 3000), 6000);
+  // 12 s later, 1200 more samples: 100/s, a tenth of what is affordable: the
+  // cap halves (at most), never below the kernel's minimum period.
+  EXPECT_EQ(pacer.next(61'200, 18 * kSecond, 1000, 6000), 3000);
+  EXPECT_EQ(pacer.next(61'200, 30 * kSecond, 1000, 1500), ScanPacer::kMinCapMs);
 }
 
 TEST(ScanPacer, HoldsInsideTheDeadBand) {
