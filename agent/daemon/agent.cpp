@@ -23,9 +23,17 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kMiB = 1ULL << 20;
 constexpr int kPinEnforceTicks = 10;
-constexpr int kProcessMetricsTicks = 60;  // numa_maps walks every page of a process
+constexpr auto kProcessMetricsEvery = std::chrono::seconds(60);  // numa_maps walks every page
 constexpr int kPolicyLogTicks = 10;
 constexpr auto kRediscoverEvery = std::chrono::seconds(30);
+// Full discovery (libndctl/libcxl/libdaxctl contexts, each of which loads
+// libkmod's configuration) runs when the fingerprint changes, and this often
+// regardless; in the lab it was a third of an idle tierd's CPU every 30 s.
+constexpr auto kFullDiscoveryEvery = std::chrono::minutes(10);
+constexpr int kNodeMemoryTicks = 5;
+// Processes come and go on this scale: in the lab a scan each 1 s tick was
+// most of an idle tierd's CPU (the policy sees a vanished pid at once anyway).
+constexpr int kScanTicks = 2;  // free memory for status, when no metrics reader wants it
 
 std::string_view direction(const tier::Topology& topology, int from, int to) {
   auto from_rank = topology.homeRank(from), to_rank = topology.homeRank(to);
@@ -128,7 +136,28 @@ std::chrono::milliseconds Agent::interval() const {
   return config_.interval;
 }
 
+namespace {
+// What changes when memory is onlined, offlined or hot-added, a node is
+// retiered, or a CXL/NVDIMM device comes or goes: a few small sysfs reads.
+std::string platformFingerprint(const tier::FsRoot& sys) {
+  std::string out;
+  for (const char* file : {"devices/system/node/online", "devices/system/node/has_memory",
+                           "devices/system/node/has_cpu"})
+    out += sys.readFile(file).value_or("-") + "|";
+  if (auto tiers = sys.listDir("devices/virtual/memory_tiering"))
+    for (const auto& name : *tiers)
+      out += name + "=" +
+             sys.readFile("devices/virtual/memory_tiering/" + name + "/nodelist").value_or("") +
+             "|";
+  for (const char* bus : {"bus/cxl/devices", "bus/nd/devices", "bus/dax/devices"})
+    if (auto names = sys.listDir(bus)) out += fmt::format("{}|", fmt::join(*names, ","));
+  return out;
+}
+}  // namespace
+
 tier::Result<void> Agent::refreshTopology() {
+  last_fingerprint_ = platformFingerprint(sys_);
+  last_full_discovery_ = Clock::now();
   auto facts = tier::discoverPlatform(sys_, &proc_);
   if (!facts) return std::unexpected(tier::wrap(facts.error(), "discover memory topology"));
   auto topology = tier::buildTopology(std::move(*facts), config_.topology);
@@ -244,9 +273,10 @@ tier::Result<void> Agent::reload() {
   return {};
 }
 
-// Free memory changes every tick and costs one file per node; the whole
-// topology (and the scan for other managers) only changes with hotplug or
-// another daemon, so it is rediscovered every kRediscoverEvery.
+// Free memory costs one file per node: read for a metrics reader, else every
+// kNodeMemoryTicks (status shows it). The whole topology only changes with
+// hotplug: every kRediscoverEvery its fingerprint is checked (and the scan
+// for other managers redone), and a change brings a full discovery.
 void Agent::refreshNodeMemory() {
   std::unique_lock lock(state_mutex_);
   for (auto& node : topology_.facts.nodes) {
@@ -260,13 +290,20 @@ void Agent::refreshNodeMemory() {
 void Agent::tick() {
   ++ticks_;
   if (Clock::now() - last_discovery_ >= kRediscoverEvery) {
-    if (auto ok = refreshTopology(); !ok)
-      log(Priority::Warning, "Failed to refresh the topology, ignoring: {}", ok.error().message());
-  } else {
-    refreshNodeMemory();
+    if (Clock::now() - last_full_discovery_ >= kFullDiscoveryEvery ||
+        platformFingerprint(sys_) != last_fingerprint_) {
+      if (auto ok = refreshTopology(); !ok)
+        log(Priority::Warning, "Failed to refresh the topology, ignoring: {}",
+            ok.error().message());
+    } else {
+      auto others = detectOtherManagers(sys_, proc_);
+      std::unique_lock lock(state_mutex_);
+      others_ = std::move(others);
+      last_discovery_ = Clock::now();
+    }
   }
   std::vector<workloads::ProcessKey> exited;
-  {
+  if (ticks_ % kScanTicks == 1 % kScanTicks) {
     std::lock_guard lock(watcher_mutex_);
     auto scan = watcher_.scan(proc_, cgroupfs_ ? &*cgroupfs_ : nullptr);
     if (!scan) {
@@ -286,11 +323,7 @@ void Agent::tick() {
   }
   dropExitedLibtier();
   if (ticks_ % kPinEnforceTicks == 0) enforcePins();
-  publishMetrics();
-  publishKernelTieringMetrics();
-  publishPolicyMetrics();
   if (ticks_ % kPolicyLogTicks == 0) logPolicySummary();
-  if (ticks_ % kProcessMetricsTicks == 1) publishProcessMetrics();
   std::string textfile_dir;
   std::chrono::seconds textfile_interval;
   {
@@ -298,7 +331,21 @@ void Agent::tick() {
     textfile_dir = config_.textfile_dir;
     textfile_interval = config_.textfile_interval;
   }
-  if (!textfile_dir.empty() && Clock::now() - last_textfile_ >= textfile_interval) {
+  const bool textfile_due =
+      !textfile_dir.empty() && Clock::now() - last_textfile_ >= textfile_interval;
+  // Metrics cost reads of their own (vmstat, numa_maps): gathered only for a
+  // reader, each tick while an exporter serves them, else for the textfile.
+  if (exporter_ || textfile_due || ticks_ % kNodeMemoryTicks == 0) refreshNodeMemory();
+  if (exporter_ || textfile_due) {
+    publishMetrics();
+    publishKernelTieringMetrics();
+    publishPolicyMetrics();
+  }
+  if ((exporter_ || textfile_due) && Clock::now() - last_process_metrics_ >= kProcessMetricsEvery) {
+    last_process_metrics_ = Clock::now();
+    publishProcessMetrics();
+  }
+  if (textfile_due) {
     last_textfile_ = Clock::now();
     if (auto ok = metrics::writeTextfile(textfile_dir, "tierd", registry_.renderText()); !ok)
       log(Priority::Warning, "Failed to write the metrics textfile, ignoring: {}",

@@ -162,7 +162,10 @@ class Agent : public control::Handler {
   std::optional<tier::Error> kernel_error_;  // why mode "kernel" could not configure the kernel
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_textfile_{};
+  std::chrono::steady_clock::time_point last_process_metrics_{};
   std::chrono::steady_clock::time_point last_discovery_{};
+  std::chrono::steady_clock::time_point last_full_discovery_{};
+  std::string last_fingerprint_;  // platformFingerprint() at the last full discovery
   uint64_t ticks_ = 0;
 };
 

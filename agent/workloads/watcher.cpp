@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <limits>
 #include <utility>
 
 #include "workloads/proc_parsers.h"
@@ -11,14 +12,6 @@ namespace tierd::workloads {
 namespace {
 
 constexpr int kMaxCgroupDepth = 64;
-
-std::optional<pid_t> pidOfName(std::string_view name) {
-  pid_t pid = 0;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid, 10);
-  if (name.empty() || ec != std::errc() || end != name.data() + name.size() || pid <= 0)
-    return std::nullopt;
-  return pid;
-}
 
 // Adds the pids of the cgroup `dir` (relative to the cgroupfs root) and of its
 // descendants. False when the tree cannot be read; a cgroup that does not
@@ -113,13 +106,13 @@ ProcessWatcher::Verdict ProcessWatcher::decide(const tier::FsRoot& proc, const P
 
 tier::Result<ProcessWatcher::ScanResult> ProcessWatcher::scan(const tier::FsRoot& proc,
                                                               const tier::FsRoot* cgroupfs) {
-  auto names = proc.listDir("");
-  if (!names) return std::unexpected(tier::wrap(names.error(), "list processes"));
+  auto numbers = proc.listNumbered("");
+  if (!numbers) return std::unexpected(tier::wrap(numbers.error(), "list processes"));
   std::vector<pid_t> pids;
-  pids.reserve(names->size());
-  for (const auto& name : *names)
-    if (auto pid = pidOfName(name)) pids.push_back(*pid);
-  std::sort(pids.begin(), pids.end());
+  pids.reserve(numbers->size());
+  for (uint64_t n : *numbers)
+    if (n > 0 && n <= static_cast<uint64_t>(std::numeric_limits<pid_t>::max()))
+      pids.push_back(static_cast<pid_t>(n));
 
   const CgroupMembers members = readCgroupMembers(cgroupfs);
   ScanResult result;

@@ -19,15 +19,15 @@
 //   - with a cgroupfs and cgroup rules: per rule cgroup, a walk of its subtree
 //     (one listing and a stat per entry, one read of cgroup.procs per cgroup).
 // So the steady state costs N + 1 reads (and the cgroup walks, if any), and
-// unselected processes are only reread every kRecheckEvery scans (a fifth of
+// unselected processes are only reread every kRecheckEvery scans (a tenth of
 // them per scan): a busy 2-core guest spent 1.6 % of a core on the stat reads
 // of 70 mostly kernel threads once a second. A managed process and a new pid
-// are read every scan.
+// are read every scan. The listing parses pids as it reads (no names sorted).
 //
 // Membership is decided when a process is first seen and again when its comm
-// changes (noticed within kRecheckEvery scans), when (with a cgroupfs) the rule cgroups holding it change, and
-// after setRules. Without a cgroupfs, a process moved into a rule's cgroup
-// without an exec is not noticed.
+// changes (noticed within kRecheckEvery scans), when (with a cgroupfs) the rule cgroups holding it
+// change, and after setRules. Without a cgroupfs, a process moved into a rule's cgroup without an
+// exec is not noticed.
 #pragma once
 
 #include <sys/types.h>
@@ -64,7 +64,7 @@ class ProcessWatcher {
   // An unselected process is read again every `recheck_every` scans (spread
   // by pid), so an exec into a matching program, or a pid reused by one, is
   // noticed within that many scans; new pids and managed ones every scan.
-  static constexpr unsigned kRecheckEvery = 5;
+  static constexpr unsigned kRecheckEvery = 10;
   explicit ProcessWatcher(std::vector<WorkloadRule> rules, unsigned recheck_every = kRecheckEvery);
 
   // New rules (config reload). The next scan decides every process again: a

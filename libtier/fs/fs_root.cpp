@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 
 namespace tier {
 namespace {
@@ -127,14 +128,14 @@ Result<std::string> FsRoot::readFile(std::string_view relpath) const {
 }
 
 Result<size_t> FsRoot::readAt(std::string_view relpath, uint64_t offset,
-                             std::span<char> buffer) const {
+                              std::span<char> buffer) const {
   note(relpath);
   int fd = ::openat(fd_, relativeForm(relpath).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(errno, "open " + joinPath(dir_, relpath));
   size_t done = 0;
   while (done < buffer.size()) {
-    ssize_t n = ::pread(fd, buffer.data() + done, buffer.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd, buffer.data() + done, buffer.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int err = errno;
@@ -169,6 +170,30 @@ Result<std::vector<std::string>> FsRoot::listDir(std::string_view relpath) const
     for (const auto& name : names)
       log_->noteListed(normalizePath(joinPath(relpath, name)));
   return names;
+}
+
+Result<std::vector<uint64_t>> FsRoot::listNumbered(std::string_view relpath) const {
+  note(relpath);
+  int fd = ::openat(fd_, relativeForm(relpath).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail(errno, "open directory " + joinPath(dir_, relpath));
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(fd);
+    return fail(err, "list " + joinPath(dir_, relpath));
+  }
+  std::vector<uint64_t> numbers;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n, 10);
+    if (name.empty() || ec != std::errc() || end != name.data() + name.size()) continue;
+    numbers.push_back(n);
+    if (log_) log_->noteListed(normalizePath(joinPath(relpath, name)));
+  }
+  ::closedir(dir);
+  std::sort(numbers.begin(), numbers.end());
+  return numbers;
 }
 
 Result<std::string> FsRoot::readLink(std::string_view relpath) const {

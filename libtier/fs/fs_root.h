@@ -51,6 +51,9 @@ class FsRoot {
   Result<size_t> readAt(std::string_view relpath, uint64_t offset, std::span<char> buffer) const;
   // Directory entries without "." and "..", sorted by name.
   Result<std::vector<std::string>> listDir(std::string_view relpath) const;
+  // The entries whose names are decimal numbers (/proc's pids), ascending;
+  // no strings made or sorted, for a directory listed every second.
+  Result<std::vector<uint64_t>> listNumbered(std::string_view relpath) const;
   Result<std::string> readLink(std::string_view relpath) const;
   bool exists(std::string_view relpath) const;
   bool isDir(std::string_view relpath) const;

@@ -44,6 +44,16 @@ TEST(FsRoot, ListsDirectoriesSorted) {
   EXPECT_EQ(root->listDir("d").value(), (std::vector<std::string>{"node0", "node10", "node2"}));
 }
 
+TEST(FsRoot, ListsNumberedEntriesAsNumbers) {
+  TempTree tree;
+  for (const char* name : {"20/stat", "3/stat", "self/stat", "3x/stat", "100/stat"})
+    tree.file(std::string("p/") + name, "");
+  tree.file("p/uptime", "");
+  auto root = FsRoot::open(tree.root());
+  EXPECT_EQ(root->listNumbered("p").value(), (std::vector<uint64_t>{3, 20, 100}));
+  EXPECT_EQ(root->listNumbered("missing").error().errnum, ENOENT);
+}
+
 TEST(FsRoot, ResolvesRelativeSysfsLinksInsideTheRoot) {
   TempTree tree;
   tree.file("devices/platform/ACPI0017:00/root0/decoder0.0/region1/dax_region1/dax1.0/size", "1\n");
