@@ -30,10 +30,10 @@ constexpr auto kRediscoverEvery = std::chrono::seconds(30);
 // libkmod's configuration) runs when the fingerprint changes, and this often
 // regardless; in the lab it was a third of an idle tierd's CPU every 30 s.
 constexpr auto kFullDiscoveryEvery = std::chrono::minutes(10);
-constexpr int kNodeMemoryTicks = 5;
+constexpr int kNodeMemoryTicks = 5;  // free memory for status, when no metrics reader wants it
 // Processes come and go on this scale: in the lab a scan each 1 s tick was
 // most of an idle tierd's CPU (the policy sees a vanished pid at once anyway).
-constexpr int kScanTicks = 2;  // free memory for status, when no metrics reader wants it
+constexpr int kScanTicks = 2;
 
 std::string_view direction(const tier::Topology& topology, int from, int to) {
   auto from_rank = topology.homeRank(from), to_rank = topology.homeRank(to);

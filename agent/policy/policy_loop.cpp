@@ -381,7 +381,7 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
     const auto node = placement_.node(pid, page);
     return node && view.isFast(*node);
   };
-  // Pages moved within the ping-pong window stay where they are: moving one
+  // Pages moved within the ping-pong window and a quarter stay put: moving one
   // back would be a round trip, the costliest move there is.
   const auto held = [&](pid_t pid, uint64_t page) {
     return engine_.recentlyMoved(pid, page << kPageShift);
