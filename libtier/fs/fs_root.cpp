@@ -149,7 +149,8 @@ Result<size_t> FsRoot::readAt(std::string_view relpath, uint64_t offset,
   return done;
 }
 
-Result<std::vector<std::string>> FsRoot::listDir(std::string_view relpath) const {
+Result<void> FsRoot::forEachEntry(std::string_view relpath,
+                                  const std::function<void(std::string_view)>& visit) const {
   note(relpath);
   int fd = ::openat(fd_, relativeForm(relpath).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return fail(errno, "open directory " + joinPath(dir_, relpath));
@@ -159,12 +160,18 @@ Result<std::vector<std::string>> FsRoot::listDir(std::string_view relpath) const
     ::close(fd);
     return fail(err, "list " + joinPath(dir_, relpath));
   }
-  std::vector<std::string> names;
   while (const dirent* entry = ::readdir(dir)) {
     std::string_view name = entry->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
+    if (name != "." && name != "..") visit(name);
   }
   ::closedir(dir);
+  return {};
+}
+
+Result<std::vector<std::string>> FsRoot::listDir(std::string_view relpath) const {
+  std::vector<std::string> names;
+  auto listed = forEachEntry(relpath, [&](std::string_view name) { names.emplace_back(name); });
+  if (!listed) return std::unexpected(listed.error());
   std::sort(names.begin(), names.end());
   if (log_)
     for (const auto& name : names)
@@ -173,25 +180,15 @@ Result<std::vector<std::string>> FsRoot::listDir(std::string_view relpath) const
 }
 
 Result<std::vector<uint64_t>> FsRoot::listNumbered(std::string_view relpath) const {
-  note(relpath);
-  int fd = ::openat(fd_, relativeForm(relpath).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return fail(errno, "open directory " + joinPath(dir_, relpath));
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    int err = errno;
-    ::close(fd);
-    return fail(err, "list " + joinPath(dir_, relpath));
-  }
   std::vector<uint64_t> numbers;
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string_view name = entry->d_name;
+  auto listed = forEachEntry(relpath, [&](std::string_view name) {
     uint64_t n = 0;
     const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n, 10);
-    if (name.empty() || ec != std::errc() || end != name.data() + name.size()) continue;
+    if (name.empty() || ec != std::errc() || end != name.data() + name.size()) return;
     numbers.push_back(n);
     if (log_) log_->noteListed(normalizePath(joinPath(relpath, name)));
-  }
-  ::closedir(dir);
+  });
+  if (!listed) return std::unexpected(listed.error());
   std::sort(numbers.begin(), numbers.end());
   return numbers;
 }

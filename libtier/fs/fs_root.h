@@ -4,6 +4,7 @@
 // directory, so the same code runs on the host, in the lab and on fixtures.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <span>
@@ -72,6 +73,9 @@ class FsRoot {
  private:
   FsRoot(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
   void note(std::string_view relpath) const;
+  // Calls `visit` with each entry's name but "." and "..", in readdir order.
+  Result<void> forEachEntry(std::string_view relpath,
+                            const std::function<void(std::string_view)>& visit) const;
 
   int fd_ = -1;
   std::string dir_;
