@@ -43,7 +43,7 @@ struct PolicyConfig {
   std::string sampler = "auto";              // auto, pebs, ibs, hint_faults, damon, soft_dirty
   std::chrono::milliseconds interval{2000};  // between plans (stretched under the CPU budget)
   std::chrono::milliseconds sample_interval{250};  // between sampler polls
-  double cpu_budget_percent = 3;                   // of one core: sampling and planning
+  double cpu_budget_percent = 3;                   // of one core, the whole agent (SamplingShare)
   double low_watermark_percent = 1;                // of the fast tier: demote cold pages below it
   double benefit_margin = 2.0;
   double cold_divisor = 4;

@@ -43,9 +43,11 @@ policy::PolicySettings Agent::policySettings() const {
 
 sampling::perf::ScanningHooks Agent::scanningHooks() {
   if (config_.mode == config::Mode::Takeover) {
-    // The kernel's own scan_period_max_ms, read before the first cap: the
-    // pace never goes slower than the kernel would on its own.
+    // The kernel's own scan_period_max_ms and _min_ms, read before the first
+    // cap: the pace never goes slower than the kernel would on its own, nor
+    // faster than its minimum.
     auto ceiling = std::make_shared<std::optional<int64_t>>();
+    auto floor = std::make_shared<std::optional<int64_t>>();
     return {.enable = [this]() -> tier::Result<void> {
               if (!knobs_) {
                 auto knobs =
@@ -56,25 +58,40 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               return knobs_->setNumaBalancing(kScanningMode, 0);
             },
             .restore =
-                [this, ceiling] {
+                [this, ceiling, floor] {
                   ceiling->reset();
+                  floor->reset();
                   if (!knobs_) return;
                   for (const auto& outcome : knobs_->restore())
                     if (!outcome.restored && !outcome.note.empty())
                       log(Priority::Warning, "{}", outcome.note);
                 },
-            .cap_scan_period = [this, ceiling](int64_t ms) -> tier::Result<int64_t> {
+            .cap_scan_period = [this, ceiling, floor](int64_t ms) -> tier::Result<int64_t> {
               if (!knobs_) return tier::fail(ENOENT, "kernel knobs not open");
-              if (!*ceiling) {
-                auto now = knobs_->read(kernel_tiering::Knob::ScanPeriodMax);
+              using kernel_tiering::Knob;
+              for (auto [knob, kept] : {std::pair{Knob::ScanPeriodMax, ceiling.get()},
+                                        std::pair{Knob::ScanPeriodMin, floor.get()}}) {
+                if (*kept) continue;
+                auto now = knobs_->read(knob);
                 if (!now) return std::unexpected(now.error());
                 if (!*now)
-                  return tier::fail(ENOENT, "no scan_period_max_ms (debugfs not mounted?)");
-                *ceiling = **now;
+                  return tier::fail(ENOENT, fmt::format("no {} (debugfs not mounted?)",
+                                                        kernel_tiering::knobInfo(knob).name));
+                *kept = **now;
               }
               const int64_t cap = std::min(ms, **ceiling);
-              if (auto ok = knobs_->set(kernel_tiering::Knob::ScanPeriodMax, cap); !ok)
-                return std::unexpected(ok.error());
+              // The kernel shortens its period while faults look remote, down
+              // to the minimum, whatever the cap: passes then come faster than
+              // the budget pays for. Half the cap as the minimum bounds them.
+              const int64_t least = std::clamp(cap / 2, **floor, cap);
+              // Lowering: the minimum first; raising: the maximum first, so
+              // that min <= max holds between the two writes.
+              const auto min_now = knobs_->read(Knob::ScanPeriodMin);
+              const bool lowering = min_now && *min_now && least < **min_now;
+              const auto setMin = [&] { return knobs_->set(Knob::ScanPeriodMin, least); };
+              const auto setMax = [&] { return knobs_->set(Knob::ScanPeriodMax, cap); };
+              if (auto ok = lowering ? setMin() : setMax(); !ok) return std::unexpected(ok.error());
+              if (auto ok = lowering ? setMax() : setMin(); !ok) return std::unexpected(ok.error());
               return cap;
             }};
   }
@@ -206,6 +223,7 @@ control::Json Agent::policyJson() const {
   out["samples_lost"] = s.sampler_stats.lost;
   out["samples_throttled"] = s.sampler_stats.throttled;
   out["sampler_cpu_seconds"] = s.sampler_stats.cpu_seconds;
+  out["sampling_budget_percent"] = 100.0 * s.sampling_budget;
   out["sampler_detail"] = s.sampler_detail;
   out["plans"] = s.plans;
   out["plan_interval_seconds"] = s.plan_interval_s;
@@ -246,14 +264,15 @@ void Agent::logPolicySummary() const {
   log(Priority::Info,
       "policy: {} plans (every {:.1f} s), promoted {} demoted {} failed {} pages{}, {} hot pages "
       "(threshold {:.3g}), heat map {}/{} entries; sampler {}: {} samples, {} lost, {:.2f} s CPU "
-      "({}); "
+      "({}), budget {:.2f} %; "
       "loop {:.2f} s CPU (sampling {:.2f}, placement {:.2f}, sweep {:.2f}, classify {:.2f}, moves "
       "{:.2f}), {} placement queries, {} swept{}{}",
       s.plans, s.plan_interval_s, s.pages_promoted, s.pages_demoted, s.pages_failed,
       failedReasons(s.failed_by_reason), s.hot_pages, s.hot_threshold, s.heat_entries,
       s.heat_max_entries, s.sampler, s.sampler_stats.samples, s.sampler_stats.lost,
-      s.sampler_stats.cpu_seconds, s.sampler_detail, s.cpu_seconds, s.cpu_sampling, s.cpu_placement,
-      s.cpu_sweep, s.cpu_classify, s.cpu_moves, s.placement_queries, s.swept_pages,
+      s.sampler_stats.cpu_seconds, s.sampler_detail, 100.0 * s.sampling_budget, s.cpu_seconds,
+      s.cpu_sampling, s.cpu_placement, s.cpu_sweep, s.cpu_classify, s.cpu_moves,
+      s.placement_queries, s.swept_pages,
       s.last_error.empty() ? "" : "; last error: ", s.last_error);
 }
 

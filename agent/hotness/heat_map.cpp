@@ -142,7 +142,7 @@ void HeatMap::erase(size_t i) {
   entries_.pop_back();
 }
 
-void HeatMap::evictOne() {
+double HeatMap::evictOne() {
   // The coldest of a few sampled entries; heat compared at each entry's own
   // last update is not enough, so compare at the newest of the sampled times.
   // Stored scores share one epoch, so they compare without decaying.
@@ -162,33 +162,81 @@ void HeatMap::evictOne() {
   }
   erase(best);
   ++evictions_;
+  return best_heat;
+}
+
+bool HeatMap::admit(const Key& key, double heat, uint64_t now_ns) {
+  if (ghosts_.empty()) {
+    size_t n = 1024;
+    while (n < config_.max_entries / 4)
+      n *= 2;
+    ghosts_.assign(n, 0);
+  }
+  const uint64_t h = hashOf(key);
+  uint16_t& ghost = ghosts_[h & (ghosts_.size() - 1)];
+  const auto tag = static_cast<uint16_t>(((h >> 56) | 1) << 8);  // never 0: empty slots differ
+  const uint16_t count = (ghost & 0xff00) == tag ? std::min<uint16_t>(255, (ghost & 0xff) + 1) : 1;
+  ghost = static_cast<uint16_t>(tag | count);
+  if (++ghost_touches_ >= 8 * ghosts_.size()) {
+    // Aging: counts halve, so "seen before" means recently.
+    for (uint16_t& g : ghosts_)
+      g = static_cast<uint16_t>((g & 0xff00) | ((g & 0xff) >> 1));
+    ghost_touches_ = 0;
+  }
+  if (count >= 2) return true;
+  const double dt = (static_cast<double>(now_ns) - static_cast<double>(admit_floor_ns_)) * 1e-9;
+  return heat >= admit_floor_ * std::exp2(-std::max(0.0, dt) / config_.fast_half_life_s);
+}
+
+void HeatMap::markSeen(Entry& e, uint32_t seen_pass, uint64_t pages) {
+  e.pages = static_cast<uint32_t>(pages);
+  if (e.seen_pass != seen_pass && e.seen_passes < UINT16_MAX) ++e.seen_passes;
+  e.seen_pass = seen_pass;
+}
+
+HeatMap::Entry& HeatMap::insert(Key key, uint64_t pages, uint32_t seen_pass) {
+  if (entries_.size() >= config_.max_entries) {
+    admit_floor_ = evictOne();
+    admit_floor_ns_ = scale_cache_.valid ? scale_cache_.now_ns : admit_floor_ns_;
+  }
+  if (entries_.size() == entries_.capacity())  // grow as a vector would, but never past the cap
+    entries_.reserve(
+        std::min<uint64_t>(config_.max_entries, std::max<uint64_t>(1024, 2 * entries_.capacity())));
+  entries_.push_back(Entry{key.page, key.pid, static_cast<uint32_t>(pages), 0.0f, 0.0f, seen_pass,
+                           1, static_cast<int16_t>(kNodeUnknown)});
+  insertSlot(static_cast<uint32_t>(entries_.size() - 1));  // eviction may have moved slots
+  return entries_.back();
 }
 
 HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
   const uint32_t seen_pass = passesOf(key.pid).passes;
   if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
     Entry& e = entries_[v - 1];
-    e.pages = static_cast<uint32_t>(pages);
-    if (e.seen_pass != seen_pass && e.seen_passes < UINT16_MAX) ++e.seen_passes;
-    e.seen_pass = seen_pass;
+    markSeen(e, seen_pass, pages);
     return e;
   }
-  if (entries_.size() >= config_.max_entries) evictOne();
-  if (entries_.size() == entries_.capacity())  // grow as a vector would, but never past the cap
-    entries_.reserve(
-        std::min<uint64_t>(config_.max_entries, std::max<uint64_t>(1024, 2 * entries_.capacity())));
-  entries_.push_back(
-      Entry{key.page, key.pid, static_cast<uint32_t>(pages), 0.0f, 0.0f, seen_pass, 1});
-  insertSlot(static_cast<uint32_t>(entries_.size() - 1));
-  return entries_.back();
+  return insert(key, pages, seen_pass);
 }
 
 void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t now_ns) {
   const Scale scale = growthAt(now_ns);
-  Entry& e = touch(Key{pid, address >> config_.page_shift}, 1);
+  const Key key{pid, address >> config_.page_shift};
   const double w = static_cast<double>(weight);
-  e.fast = static_cast<float>(e.fast + w * fast_lambda_ * scale.fast);
-  e.slow = static_cast<float>(e.slow + w * slow_lambda_ * scale.slow);
+  const uint32_t seen_pass = passesOf(pid).passes;
+  Entry* e = nullptr;
+  // One probe for the common case, a page already tracked.
+  if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
+    e = &entries_[v - 1];
+    markSeen(*e, seen_pass, 1);
+  } else if (entries_.size() >= config_.max_entries &&
+             !admit(key, w * std::max(fast_lambda_, slow_lambda_), now_ns)) {
+    ++rejected_;
+    return;
+  } else {
+    e = &insert(key, 1, seen_pass);
+  }
+  e->fast = static_cast<float>(e->fast + w * fast_lambda_ * scale.fast);
+  e->slow = static_cast<float>(e->slow + w * slow_lambda_ * scale.slow);
 }
 
 void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_accesses,
@@ -242,6 +290,35 @@ std::vector<PageRef> HeatMap::snapshot(uint64_t now_ns) const {
   return out;
 }
 
+void HeatMap::setNode(pid_t pid, uint64_t page, int node) {
+  if (const uint32_t v = slots_[findSlot(Key{pid, page})]; v != 0)
+    entries_[v - 1].node = static_cast<int16_t>(std::clamp(node, INT16_MIN + 1, INT16_MAX));
+}
+
+int HeatMap::node(pid_t pid, uint64_t page) const {
+  const Entry* e = find(pid, page);
+  return e ? e->node : kNodeUnknown;
+}
+
+std::vector<PageRef> HeatMap::placementQueries(uint64_t max, uint64_t recheck_slices,
+                                               uint64_t rotation, uint64_t now_ns) const {
+  const Scale scale = scaleAt(now_ns);
+  std::vector<PageRef> ask;
+  for (const Entry& e : entries_) {
+    const bool recheck = recheck_slices > 0 && (e.page + rotation) % recheck_slices == 0;
+    if (e.node == kNodeUnknown || recheck)
+      ask.push_back({e.pid, e.page, e.pages, std::max(e.fast / scale.fast, e.slow / scale.slow)});
+  }
+  if (ask.size() > max) {
+    // Hottest first: what is left unknown is cold, and classify passes it by.
+    const auto hotter = [](const PageRef& a, const PageRef& b) { return a.heat > b.heat; };
+    std::nth_element(ask.begin(), ask.begin() + static_cast<std::ptrdiff_t>(max), ask.end(),
+                     hotter);
+    ask.resize(max);
+  }
+  return ask;
+}
+
 void HeatMap::setScanPasses(pid_t pid, uint64_t passes) {
   const auto [it, fresh] = passes_.try_emplace(pid);
   it->second.now = static_cast<uint32_t>(passes);
@@ -249,18 +326,16 @@ void HeatMap::setScanPasses(pid_t pid, uint64_t passes) {
   passes_cache_ = {};
 }
 
-const HeatMap::PassesCache& HeatMap::passesOf(pid_t pid) const {
-  if (pid != passes_cache_.pid) {
-    const auto it = passes_.find(pid);
-    if (it == passes_.end()) {
-      passes_cache_ = {pid, false, true, 0};
-    } else {
-      // Scanning that started with tierd: its first pass is whole. Already
-      // under way: the pass in progress began unwatched, the next is whole.
-      const Passes& p = it->second;
-      const uint32_t needed = p.first == 0 ? 1 : 2;
-      passes_cache_ = {pid, true, p.now - p.first >= needed, p.now};
-    }
+const HeatMap::PassesCache& HeatMap::refreshPassesCache(pid_t pid) const {
+  const auto it = passes_.find(pid);
+  if (it == passes_.end()) {
+    passes_cache_ = {pid, false, true, 0};
+  } else {
+    // Scanning that started with tierd: its first pass is whole. Already
+    // under way: the pass in progress began unwatched, the next is whole.
+    const Passes& p = it->second;
+    const uint32_t needed = p.first == 0 ? 1 : 2;
+    passes_cache_ = {pid, true, p.now - p.first >= needed, p.now};
   }
   return passes_cache_;
 }
@@ -298,11 +373,12 @@ void HeatMap::forgetProcess(pid_t pid) {
 uint64_t HeatMap::bytesPerEntry() {
   // A dense entry, and at worst 4 slots per entry (load 1/4 right after the
   // slot table doubles); the entry vector never grows past max_entries.
-  return sizeof(Entry) + 4 * sizeof(uint32_t);
+  return sizeof(Entry) + 4 * sizeof(uint32_t) + 1;  // + a quarter ghost (2 bytes) per entry
 }
 
 uint64_t HeatMap::bytes() const {
-  uint64_t b = entries_.capacity() * sizeof(Entry) + slots_.capacity() * sizeof(uint32_t);
+  uint64_t b = entries_.capacity() * sizeof(Entry) + slots_.capacity() * sizeof(uint32_t) +
+               ghosts_.capacity() * sizeof(uint16_t);
   for (const auto& [pid, label] : labels_)
     b += sizeof(pid) + label.capacity() + 4 * sizeof(void*);
   return b;
@@ -352,6 +428,11 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   const bool pressure = in.fast_free_pages + in.per_cpu_free_pages < keep_free;
   std::map<pid_t, uint64_t> hot_by_pid;
   std::vector<PageRef> candidates, cold, warm;
+  const auto isOnFast = [&](const Entry& e) {
+    if (in.fast_nodes.empty()) return onFast(e.pid, e.page);
+    return e.node >= 0 &&
+           std::find(in.fast_nodes.begin(), in.fast_nodes.end(), e.node) != in.fast_nodes.end();
+  };
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     const double h = heats[i];
@@ -360,9 +441,8 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
       hot_by_pid[e.pid] += e.pages;
     }
     if (h >= threshold) {
-      if (!onFast(e.pid, e.page) && promotable(e))
-        candidates.push_back({e.pid, e.page, e.pages, h});
-    } else if (h < threshold && onFast(e.pid, e.page)) {
+      if (!isOnFast(e) && promotable(e)) candidates.push_back({e.pid, e.page, e.pages, h});
+    } else if (h < threshold && isOnFast(e)) {
       (h < plan.warm_band ? cold : warm).push_back({e.pid, e.page, e.pages, h});
     }
   }

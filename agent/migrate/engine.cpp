@@ -389,7 +389,13 @@ MoveResult MigrationEngine::move(const MoveRequest& request) {
     std::vector<Range> sorted = splitRanges(*ranges, tier::pageSize(), 4096);
     std::sort(sorted.begin(), sorted.end(),
               [](const Range& a, const Range& b) { return a.start < b.start; });
-    if (auto ok = presentPages(request.pid, sorted, present); !ok) result.stopped = ok.error();
+    if (request.pages_known_present) {
+      for (const auto& range : sorted)
+        for (uint64_t at = range.start; at < range.end; at += tier::pageSize())
+          present.pages.push_back(at);
+    } else if (auto ok = presentPages(request.pid, sorted, present); !ok) {
+      result.stopped = ok.error();
+    }
   }
   const std::vector<uint64_t>& all_pages = present.pages;
   result.thp_visible = present.frames_visible;

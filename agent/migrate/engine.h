@@ -45,6 +45,10 @@ struct MoveRequest {
   int target_node = -1;
   bool dry_run = false;
   bool respect_backoff = false;  // policy moves honour ping-pong back-off; manual ones do not
+  // The caller found every page of `ranges` present just before (a policy,
+  // from move_pages status): the pagemap is not read, which for scattered
+  // pages is a pread each, and THPs are not told apart.
+  bool pages_known_present = false;
   std::function<bool()> cancelled;
 };
 

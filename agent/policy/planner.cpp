@@ -54,6 +54,7 @@ std::vector<migrate::MoveRequest> requests(const std::vector<hotness::PageRef>& 
       request.ranges = coalesce(std::move(piece), page_shift);
       request.target_node = node;
       request.respect_backoff = true;
+      request.pages_known_present = true;  // placement queries found them
       out.push_back(std::move(request));
     }
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -18,14 +19,21 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr unsigned kPageShift = 12;
 constexpr auto kTargetsEvery = std::chrono::seconds(1);
-// Up to 20 s: a plan costs about 0.1 s of a TCG guest's CPU (placement
-// queries, the sweep, classifying every entry), so under a 1.5 % share it
-// cannot come more often than every 7-9 s; with hint faults the plans that
+// Up to 20 s: a plan costs 0.05-0.1 s of a TCG guest's CPU (placement
+// queries, the sweep, classifying 40 000 entries), so under a 0.6 % share it
+// cannot come more often than every 10-15 s; with hint faults the plans that
 // matter come anyway, when a scanner pass finishes.
 constexpr auto kMaxPlanInterval = std::chrono::seconds(20);
 constexpr auto kMinPlanGap = std::chrono::seconds(1);
+constexpr double kPlanningShare = 0.2;  // of cpu_budget, for placement, sweep and classify
 constexpr auto kResidentEvery = std::chrono::seconds(30);
 constexpr uint64_t kPagesPerRequest = 2048;  // 8 MiB: 125 ms at 64 MiB/s
+
+double processCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 double threadCpuSeconds() {
   timespec ts{};
@@ -57,9 +65,11 @@ PolicyLoop::PolicyLoop(PolicySettings settings, std::unique_ptr<sampling::Sample
       page_ops_(page_ops),
       proc_(proc),
       env_(std::move(env)),
-      placement_(page_ops, kPageShift),
-      plan_interval_(settings.plan_interval) {
-  sampler_->setCpuBudget(settings_.cpu_budget / 2);  // half for sampling, half for planning
+      plan_interval_(settings.plan_interval),
+      sampling_share_(settings.cpu_budget) {
+  sampling_budget_ = SamplingShare::kCeiling * settings_.cpu_budget;
+  sampler_->setCpuBudget(sampling_budget_);
+  status_.sampling_budget = sampling_budget_;
   status_.sampler = std::string(sampler_->name());
   status_.plan_interval_s = std::chrono::duration<double>(plan_interval_).count();
 }
@@ -117,6 +127,7 @@ void PolicyLoop::step(Clock::time_point now) {
   if (now >= next_targets_) {
     next_targets_ = now + kTargetsEvery;
     refreshTargets();
+    shareBudget(now);
   }
   if (!sampler_started_) return;
   sampleOnce(now);
@@ -199,7 +210,6 @@ void PolicyLoop::refreshTargets() {
     }
     if (auto g = groups_.find(it->second); g != groups_.end())
       g->second->heat.forgetProcess(it->first);
-    placement_.forgetProcess(it->first);
     passes_of_.erase(it->first);
     sweep_cursor_.erase(it->first);
     it = initiator_of_.erase(it);
@@ -270,7 +280,7 @@ void PolicyLoop::planNow() {
   ++status_.plans;
   status_.sampler_stats = sampled;
   status_.sampler_detail = sampler_->detail();
-  status_.placement_queries = placement_.queried();
+  status_.placement_queries = placement_queries_;
 }
 
 std::vector<hotness::PageRef> PolicyLoop::sweepUntracked(const Group& group, uint64_t now_ns) {
@@ -289,34 +299,33 @@ std::vector<hotness::PageRef> PolicyLoop::sweepUntracked(const Group& group, uin
     uint64_t& cursor = sweep_cursor_[pid];
     cursor %= total;
     const uint64_t want = std::min<uint64_t>(settings_.sweep_pages, total);
-    // Walk the movable pages from the cursor, wrapping around once.
+    // The movable pages from the cursor on, wrapping around once: indices
+    // [cursor, cursor + want) modulo total, listed in address order.
+    const uint64_t end = cursor + want;
+    const std::pair<uint64_t, uint64_t> spans[2] = {{0, end > total ? end - total : 0},
+                                                    {cursor, std::min(end, total)}};
     uint64_t index = 0;
     for (const auto& m : *maps) {
       if (!movable(m)) continue;
       const uint64_t first = m.start >> kPageShift, n = (m.end - m.start) >> kPageShift;
-      for (uint64_t i = 0; i < n; ++i, ++index) {
-        const uint64_t rel = (index + total - cursor) % total;
-        if (rel < want) pages.push_back(first + i);
-      }
+      for (const auto& [lo, hi] : spans)
+        for (uint64_t i = std::max(lo, index); i < std::min(hi, index + n); ++i)
+          pages.push_back(first + (i - index));
+      index += n;
     }
     cursor = (cursor + want) % total;
-    std::vector<hotness::PageRef> refs;
-    refs.reserve(pages.size());
-    for (uint64_t page : pages)
-      refs.push_back({pid, page, 1, 0});
     // Placement of swept pages is asked for once and not kept.
-    PlacementCache once(page_ops_, kPageShift);
-    once.refresh(refs, 0);
+    std::vector<int> status;
+    placement_queries_ += pages.size();
     {
       std::lock_guard lock(status_mutex_);
       status_.swept_pages += pages.size();
-      status_.placement_queries += once.queried();
     }
-    for (uint64_t page : pages) {
-      const auto node = once.node(pid, page);
-      if (node && group.view.isFast(*node) && group.heat.heat(pid, page, now_ns) == 0)
-        found.push_back({pid, page, 1, 0});
-    }
+    if (!queryNodes(page_ops_, pid, pages, kPageShift, status)) continue;
+    for (size_t i = 0; i < pages.size(); ++i)
+      if (status[i] >= 0 && group.view.isFast(status[i]) &&
+          group.heat.heat(pid, pages[i], now_ns) == 0)
+        found.push_back({pid, pages[i], 1, 0});
   }
   return found;
 }
@@ -348,12 +357,7 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
     status_.*field += now_cpu - cpu;
     cpu = now_cpu;
   };
-  std::vector<hotness::PageRef> tracked = group.heat.snapshot(now_ns);
-  placement_.retainOnly(tracked);
-  // Hottest first: when the query budget runs out, what is left unknown is cold.
-  std::sort(tracked.begin(), tracked.end(),
-            [](const auto& a, const auto& b) { return a.heat > b.heat; });
-  placement_.refresh(tracked, 1.0 / 16, settings_.placement_queries);
+  learnPlacement(group, now_ns);
   lap(&PolicyStatus::cpu_placement);
 
   RoomSettings room = env_.room();
@@ -377,9 +381,11 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   lap(&PolicyStatus::cpu_sweep);
 
   const TierView& view = group.view;
+  for (const auto& node : view.fast)
+    in.fast_nodes.push_back(node.node);
   const auto onFast = [&](pid_t pid, uint64_t page) {
-    const auto node = placement_.node(pid, page);
-    return node && view.isFast(*node);
+    const int node = group.heat.node(pid, page);
+    return node >= 0 && view.isFast(node);
   };
   // Pages moved within the ping-pong window and a quarter stay put: moving one
   // back would be a round trip, the costliest move there is.
@@ -409,9 +415,31 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   // Displacements whose promotions then failed for room freed pages that
   // MemFree does not show yet: wait a plan for the kernel to drain them.
   group.promotions_found_no_room = done.promotions_target_full > 0 && done.demoted > 0;
+  // Moved, or tried: asked again at the next plan.
   for (const auto* list : {&plan.promote, &plan.demote})
     for (const auto& ref : *list)
-      placement_.forget(ref.pid, ref.page);
+      group.heat.setNode(ref.pid, ref.page, hotness::HeatMap::kNodeUnknown);
+}
+
+// Where the tracked pages are, kept in their heat-map entries: asked for pages
+// not placed yet and for a rotating sixteenth of the rest (pages move on their
+// own too), the hottest first when there are more than the query budget.
+void PolicyLoop::learnPlacement(Group& group, uint64_t now_ns) {
+  const std::vector<hotness::PageRef> ask =
+      group.heat.placementQueries(settings_.placement_queries, 16, placement_rotation_++, now_ns);
+  std::map<pid_t, std::vector<uint64_t>> by_pid;
+  for (const auto& ref : ask)
+    by_pid[ref.pid].push_back(ref.page);
+  std::vector<int> status;
+  for (auto& [pid, pages] : by_pid) {
+    std::sort(pages.begin(), pages.end());
+    placement_queries_ += pages.size();
+    // A process gone or not ours to see: the watcher says so and its
+    // entries go.
+    if (!queryNodes(page_ops_, pid, pages, kPageShift, status)) continue;
+    for (size_t i = 0; i < pages.size(); ++i)
+      group.heat.setNode(pid, pages[i], status[i]);
+  }
 }
 
 PolicyLoop::Executed PolicyLoop::execute(const MovePlan& moves) {
@@ -445,11 +473,30 @@ PolicyLoop::Executed PolicyLoop::execute(const MovePlan& moves) {
   return done;
 }
 
+// The budget is the whole agent's: the sampler gets what the main loop,
+// planning and moves left of it (SamplingShare).
+void PolicyLoop::shareBudget(Clock::time_point now) {
+  double sampling_cpu = 0;
+  {
+    std::lock_guard lock(status_mutex_);
+    sampling_cpu = status_.cpu_sampling;
+  }
+  const double share =
+      sampling_share_.update(std::chrono::duration<double>(now.time_since_epoch()).count(),
+                             processCpuSeconds(), sampling_cpu);
+  if (std::abs(share - sampling_budget_) < 0.05 * sampling_budget_) return;
+  sampling_budget_ = share;
+  sampler_->setCpuBudget(share);
+  std::lock_guard lock(status_mutex_);
+  status_.sampling_budget = share;
+}
+
 void PolicyLoop::adaptInterval(double cpu_spent, double interval_s) {
-  // Planning (moves included) above its half of the budget: plan less often;
-  // well under it: back toward the configured interval.
+  // Planning (moves excluded) above its fifth of the budget: plan less often;
+  // well under it: back toward the configured interval. A fifth: the main
+  // loop and the moves take theirs, and the sampler what is left.
   const double fraction = interval_s > 0 ? cpu_spent / interval_s : 0;
-  const double budget = settings_.cpu_budget / 2;
+  const double budget = settings_.cpu_budget * kPlanningShare;
   auto next = plan_interval_;
   if (fraction > budget) {
     next = std::chrono::duration_cast<std::chrono::milliseconds>(plan_interval_ * 3 / 2);

@@ -1,6 +1,6 @@
 // The policy loop: one thread that drains the sampler into a heat map per
 // initiator, and every plan interval turns the heat into moves:
-//   1. where the tracked pages are (PlacementCache, move_pages status);
+//   1. where the tracked pages are (move_pages status, kept in the heat map's entries);
 //   2. a rolling sweep of each process's memory on the fast tier for pages
 //      the heat map does not track (cold by definition: never sampled, or
 //      evicted as the coldest);
@@ -31,6 +31,7 @@
 #include "migrate/engine.h"
 #include "policy/placement.h"
 #include "policy/planner.h"
+#include "policy/sampling_share.h"
 #include "sampling/sampler.h"
 
 namespace tierd::policy {
@@ -38,7 +39,7 @@ namespace tierd::policy {
 struct PolicySettings {
   std::chrono::milliseconds sample_interval{250};
   std::chrono::milliseconds plan_interval{2000};
-  double cpu_budget = 0.03;              // of one core: loop thread + sampler
+  double cpu_budget = 0.03;              // of one core, the whole agent (SamplingShare)
   double low_watermark_fraction = 0.01;  // of the fast tier: demote cold pages below it
   double benefit_margin = 2.0;
   double cold_divisor = 4.0;
@@ -84,6 +85,7 @@ struct PolicyStatus {
   // sweep, classify, moves.
   double cpu_sampling = 0, cpu_placement = 0, cpu_sweep = 0, cpu_classify = 0, cpu_moves = 0;
   double plan_interval_s = 0;
+  double sampling_budget = 0;  // of one core: the sampler's share now (SamplingShare)
   std::map<pid_t, uint64_t> hot_bytes_by_pid;
   std::map<std::string, uint64_t> hot_bytes_by_label;
   std::string last_error;
@@ -122,6 +124,7 @@ class PolicyLoop {
   void feed(const sampling::SampleBatch& batch, uint64_t now_ns);
   void plan(Group& group, uint64_t now_ns);
   std::vector<hotness::PageRef> sweepUntracked(const Group& group, uint64_t now_ns);
+  void learnPlacement(Group& group, uint64_t now_ns);
   struct Executed {
     uint64_t promoted = 0, demoted = 0;
     uint64_t promotions_target_full = 0;
@@ -139,7 +142,8 @@ class PolicyLoop {
   migrate::PageOps& page_ops_;
   const tier::FsRoot& proc_;
   PolicyEnvironment env_;
-  PlacementCache placement_;
+  uint64_t placement_rotation_ = 0;  // which sixteenth of the placed pages is asked again
+  uint64_t placement_queries_ = 0;
 
   std::map<int, std::unique_ptr<Group>> groups_;  // by initiator
   std::map<pid_t, int> initiator_of_;
@@ -152,6 +156,9 @@ class PolicyLoop {
   sampling::SampleBatch batch_;
   bool sampler_started_ = false;
   double move_cpu_ = 0;  // CPU seconds of the last plan's moves
+  SamplingShare sampling_share_;
+  double sampling_budget_ = 0;  // last given to the sampler
+  void shareBudget(std::chrono::steady_clock::time_point now);
 
   mutable std::mutex status_mutex_;
   PolicyStatus status_;

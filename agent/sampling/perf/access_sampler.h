@@ -55,11 +55,15 @@ class WindowClock {
  public:
   static constexpr double kLatencyScale = 10'000;
   static constexpr unsigned kWindowShift = 21;  // 2 MiB
+  WindowClock() = default;
+  WindowClock(const WindowClock&) = delete;  // holds a pointer into its own map
+  WindowClock& operator=(const WindowClock&) = delete;
   struct Fault {
     uint64_t page;     // address >> 12
     uint64_t time_ns;  // ascending
   };
   std::vector<uint64_t> weigh(const std::vector<Fault>& faults);
+  uint64_t weigh(Fault fault);  // one at a time, in time order
   uint64_t passes() const { return passes_; }
   size_t windows() const { return windows_.size(); }
 
@@ -70,6 +74,10 @@ class WindowClock {
     uint64_t pass_start_ns = 0;
   };
   std::unordered_map<uint64_t, Window> windows_;
+  // The last window looked up (elements of an unordered_map stay put): a
+  // pass arms windows in order, so faults come in runs per window.
+  uint64_t last_key_ = ~0ULL;
+  Window* last_ = nullptr;
   uint64_t passes_ = 0;
 };
 
@@ -103,6 +111,9 @@ struct AccessSamplerOptions {
 class ScanPacer {
  public:
   static constexpr int64_t kMinCapMs = 1000;  // the kernel's scan_period_min_ms
+  // Late in a lab run (6.12) passes came 30-80 s apart whatever the cap
+  // above 16 s: a higher cap only delays the evidence a moved hot set needs.
+  static constexpr int64_t kMaxCapMs = 30000;
   // Start fast: the first passes decide the first promotions (a page needs
   // two), and an expensive workload doubles the cap within seconds.
   static constexpr int64_t kStartCapMs = kMinCapMs;

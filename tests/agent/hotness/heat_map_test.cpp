@@ -576,5 +576,62 @@ TEST(HeatMap, HotBytesPerProcessAndLabel) {
   EXPECT_EQ(map.entries(), 3u);
 }
 
+TEST(HeatMap, AnEntryKeepsWhereItsPageIs) {
+  HeatMap map;
+  map.addAccess(1, addr(7), 1, 0);
+  EXPECT_EQ(map.node(1, 7), HeatMap::kNodeUnknown);
+  map.setNode(1, 7, 2);
+  EXPECT_EQ(map.node(1, 7), 2);
+  map.setNode(1, 7, -14);  // -EFAULT: not present
+  EXPECT_EQ(map.node(1, 7), -14);
+  map.setNode(1, 8, 0);  // untracked: nothing to keep it in
+  EXPECT_EQ(map.node(1, 8), HeatMap::kNodeUnknown);
+  map.addAccess(1, addr(7), 1, kSec);  // a new sample leaves the node alone
+  EXPECT_EQ(map.node(1, 7), -14);
+}
+
+TEST(HeatMap, PlacementQueriesAskTheHottestUnknownPagesAndARotatingSlice) {
+  HeatMap map;
+  for (uint64_t page = 0; page < 32; ++page)
+    for (uint64_t n = 0; n <= page; ++n)
+      map.addAccess(1, addr(page), 1, 0);  // page p is seen p + 1 times: heat grows with p
+  for (uint64_t page = 0; page < 16; ++page)
+    map.setNode(1, page, 0);
+  const auto pagesOf = [](std::vector<PageRef> refs) {
+    std::vector<uint64_t> pages;
+    for (const auto& r : refs)
+      pages.push_back(r.page);
+    std::sort(pages.begin(), pages.end());
+    return pages;
+  };
+  // Unknown: 16..31; the slice (page + 3) % 8 == 0 adds the known 5 and 13.
+  auto all = pagesOf(map.placementQueries(100, 8, 3, 0));
+  std::vector<uint64_t> want = {5, 13};
+  for (uint64_t page = 16; page < 32; ++page)
+    want.push_back(page);
+  EXPECT_EQ(all, want);
+  // Capped: the hottest four.
+  EXPECT_EQ(pagesOf(map.placementQueries(4, 8, 3, 0)), (std::vector<uint64_t>{28, 29, 30, 31}));
+  // No recheck: only the unknown ones.
+  EXPECT_EQ(pagesOf(map.placementQueries(100, 0, 3, 0)).size(), 16u);
+}
+
+TEST(HeatMap, AtTheCapAColdNewcomerWaitsAndAHotOneEnters) {
+  Config config;
+  config.max_entries = 64;
+  HeatMap map(config);
+  for (uint64_t page = 0; page < 64; ++page)
+    map.addAccess(1, addr(page), 10, 0);
+  map.addAccess(1, addr(1000), 10, 0);  // as hot as the one it evicts: in
+  EXPECT_GT(map.heat(1, 1000, 0), 0);
+  EXPECT_EQ(map.entries(), 64u);
+  map.addAccess(1, addr(2000), 1, 0);  // a tenth as hot: turned away
+  EXPECT_EQ(map.heat(1, 2000, 0), 0);
+  EXPECT_EQ(map.rejected(), 1u);
+  map.addAccess(1, addr(2000), 1, 0);  // ... until seen again
+  EXPECT_GT(map.heat(1, 2000, 0), 0);
+  EXPECT_EQ(map.entries(), 64u);
+}
+
 }  // namespace
 }  // namespace tierd::hotness

@@ -81,6 +81,13 @@ TEST(ScanPacer, ExpensivePassesSlowTheScannerDownAndCheapOnesSpeedItUp) {
   EXPECT_EQ(pacer.next(61'200, 30 * kSecond, 1000, 1500), ScanPacer::kMinCapMs);
 }
 
+TEST(ScanPacer, NeverCapsAboveItsMaximum) {
+  ScanPacer pacer;
+  (void)pacer.next(0, 0, 1000, 20000);
+  // 10x over, two 20 s periods in: double, but no further than kMaxCapMs.
+  EXPECT_EQ(pacer.next(400'000, 40 * kSecond, 1000, 20000), ScanPacer::kMaxCapMs);
+}
+
 TEST(ScanPacer, HoldsInsideTheDeadBand) {
   ScanPacer pacer;
   (void)pacer.next(0, 0, 1000, 2000);
