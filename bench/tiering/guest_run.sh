@@ -184,7 +184,18 @@ cpu_ticks() {
   done
   echo $total
 }
+# Where tierd's CPU went, thread by thread: "comm utime+stime" in clock ticks.
+tierd_threads() {
+  local task stat comm fields
+  for task in /proc/$tierd_pid/task/*; do
+    read -r comm < "$task/comm" 2>/dev/null || continue
+    read -r stat < "$task/stat" 2>/dev/null || continue
+    read -r -a fields <<< "${stat##*) }"
+    echo "$comm $(( fields[11] + fields[12] ))"
+  done
+}
 ticks_before=$(cpu_ticks "${mover_pids[@]}")
+[[ -z "$tierd_pid" ]] || tierd_threads > "$out/tierd_threads_start.txt"
 # The fast node's free memory once a second, beside its zones' watermarks (a
 # mover that fills it below the low watermark pays for reclaim in its own
 # time), and how many full passes the NUMA scanner has made over the workload.
@@ -193,10 +204,6 @@ awk -v node="$fast" '$1 == "Node" {n = $2 + 0} n == node && ($1 == "min" || $1 =
   /proc/zoneinfo > "$out/fast_free.txt"
 ( while sleep 1; do
     cp /proc/$workload_pid/sched "$out/sched.txt" 2>/dev/null || true  # the last one stays
-    # Where tierd's CPU went, thread by thread (utime + stime, in clock ticks), as of this second.
-    [[ -z "$tierd_pid" ]] || for task in /proc/$tierd_pid/task/*; do
-      echo "$(cat $task/comm 2>/dev/null) $(awk '{print $14 + $15}' $task/stat 2>/dev/null)"
-    done > "$out/tierd_threads.txt"
     echo "$(cut -d" " -f1 /proc/uptime) $(node_free_kib "$fast") $(awk '/numa_scan_seq/ {print $3}' "$out/sched.txt") $(awk '/AnonPages|FilePages|Slab:/ {printf "%s=%s ", $3, $4}' $node_sys/node$fast/meminfo)"
   done >> "$out/fast_free.txt" ) &
 free_logger=$!
@@ -213,6 +220,7 @@ wait $workload_pid || workload_rc=$?
 t1=$(date +%s.%N)
 kill "$free_logger" 2>/dev/null || true
 ticks_after=$(cpu_ticks "${mover_pids[@]}")
+[[ -z "$tierd_pid" ]] || tierd_threads > "$out/tierd_threads.txt"
 vm_end=$(cat /proc/vmstat)
 
 if [[ -n "$tierd_pid" ]]; then
