@@ -48,6 +48,7 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
     // faster than its minimum.
     auto ceiling = std::make_shared<std::optional<int64_t>>();
     auto floor = std::make_shared<std::optional<int64_t>>();
+    auto delay_floor = std::make_shared<std::optional<int64_t>>();
     return {.enable = [this]() -> tier::Result<void> {
               if (!knobs_) {
                 auto knobs =
@@ -58,15 +59,17 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               return knobs_->setNumaBalancing(kScanningMode, 0);
             },
             .restore =
-                [this, ceiling, floor] {
+                [this, ceiling, floor, delay_floor] {
                   ceiling->reset();
                   floor->reset();
+                  delay_floor->reset();
                   if (!knobs_) return;
                   for (const auto& outcome : knobs_->restore())
                     if (!outcome.restored && !outcome.note.empty())
                       log(Priority::Warning, "{}", outcome.note);
                 },
-            .cap_scan_period = [this, ceiling, floor](int64_t ms) -> tier::Result<int64_t> {
+            .cap_scan_period = [this, ceiling, floor,
+                                delay_floor](int64_t ms) -> tier::Result<int64_t> {
               if (!knobs_) return tier::fail(ENOENT, "kernel knobs not open");
               using kernel_tiering::Knob;
               for (auto [knob, kept] : {std::pair{Knob::ScanPeriodMax, ceiling.get()},
@@ -92,6 +95,20 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               const auto setMax = [&] { return knobs_->set(Knob::ScanPeriodMax, cap); };
               if (auto ok = lowering ? setMin() : setMax(); !ok) return std::unexpected(ok.error());
               if (auto ok = lowering ? setMax() : setMin(); !ok) return std::unexpected(ok.error());
+              // Since 6.4 the scanner skips a VMA its task took no hint fault
+              // in over the last two resets, each 4 x scan_delay_ms apart:
+              // with passes further apart than that, a table whose pages all
+              // faulted early in a pass looks unused and passes stop (in the
+              // lab for 27-80 s, sched:sched_skip_vma_numa pid_inactive).
+              // The delay follows the cap so a pass's faults span the resets.
+              // It also delays the first scan of a new VMA by as much.
+              if (!*delay_floor) {
+                auto now = knobs_->read(Knob::ScanDelay);
+                *delay_floor = now && *now ? **now : 0;  // 0: this kernel lacks it
+              }
+              if (**delay_floor > 0)
+                if (auto ok = knobs_->set(Knob::ScanDelay, std::max(**delay_floor, cap / 4)); !ok)
+                  return std::unexpected(ok.error());
               return cap;
             }};
   }

@@ -20,6 +20,7 @@ constexpr KnobInfo kKnobs[] = {
     {"scan_period_max_ms", KnobRoot::Sys, "kernel/debug/sched/numa_balancing/scan_period_max_ms",
      false},
     {"scan_size_mb", KnobRoot::Sys, "kernel/debug/sched/numa_balancing/scan_size_mb", false},
+    {"scan_delay_ms", KnobRoot::Sys, "kernel/debug/sched/numa_balancing/scan_delay_ms", false},
 };
 
 std::string where(const tier::FsRoot& root, const KnobInfo& info) {

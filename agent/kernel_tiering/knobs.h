@@ -35,10 +35,11 @@ enum class Knob {
   ScanPeriodMin,
   ScanPeriodMax,
   ScanSize,
+  ScanDelay,
 };
 inline constexpr Knob kAllKnobs[] = {
     Knob::NumaBalancing, Knob::PromoteRateLimit, Knob::DemotionEnabled, Knob::HotThreshold,
-    Knob::ScanPeriodMin, Knob::ScanPeriodMax,    Knob::ScanSize};
+    Knob::ScanPeriodMin, Knob::ScanPeriodMax,    Knob::ScanSize,        Knob::ScanDelay};
 
 // numa_balancing's mode bits.
 inline constexpr int64_t kNumaBalancingNormal = 1;

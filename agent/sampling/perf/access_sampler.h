@@ -111,9 +111,9 @@ struct AccessSamplerOptions {
 class ScanPacer {
  public:
   static constexpr int64_t kMinCapMs = 1000;  // the kernel's scan_period_min_ms
-  // Late in a lab run (6.12) passes came 30-80 s apart whatever the cap
-  // above 16 s: a higher cap only delays the evidence a moved hot set needs.
-  static constexpr int64_t kMaxCapMs = 30000;
+  // The kernel's own default maximum: slower passes would leave a moved hot
+  // set unseen for over a minute.
+  static constexpr int64_t kMaxCapMs = 60000;
   // Start fast: the first passes decide the first promotions (a page needs
   // two), and an expensive workload doubles the cap within seconds.
   static constexpr int64_t kStartCapMs = kMinCapMs;
