@@ -41,12 +41,10 @@
 // Idle pages. A sampler that sees every page once per pass of its own (NUMA
 // hint faults: the scanner arms each page once per pass, the first access
 // after that faults) reports each process's completed passes
-// (setScanPasses). A page that has not been seen for idle_passes (2)
-// passes was armed again after its last use, by a pass that began after it,
-// and has not been used since: whatever heat it built up before, it is not
-// in use now, and classification treats it as heat 0 (the heat itself still
-// cools at its own pace). Three passes (a whole pass unused) made the lab's
-// moved hot set wait a pass longer for its room. Without pass counts
+// (setScanPasses). A page that has not been seen for idle_passes passes was
+// armed and then left alone for at least a whole pass: whatever heat it
+// built up before, it is not in use now, and classification treats it as
+// heat 0 (the heat itself still cools at its own pace). Without pass counts
 // (DAMON, hardware sampling) no page is ever called idle.
 //
 // One pass's sample is a single latency, and a cold page's lucky short one
@@ -100,7 +98,7 @@ struct Config {
   uint64_t max_entries = 1u << 20;     // hard cap on entries
   uint64_t max_region_pages = 512;     // larger DAMON regions keep one spanning entry
   unsigned eviction_samples = 8;       // entries sampled per eviction
-  unsigned idle_passes = 2;            // passes unseen before a page counts as idle (0: never)
+  unsigned idle_passes = 3;            // passes unseen before a page counts as idle (0: never)
   unsigned min_seen_passes = 2;        // passes a page was seen in before it is promoted
   uint64_t seed = 0x9e3779b97f4a7c15;  // eviction sampling (determinism)
 };
