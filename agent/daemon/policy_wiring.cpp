@@ -99,7 +99,8 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               // in over the last two resets, each 4 x scan_delay_ms apart:
               // with passes further apart than that, a table whose pages all
               // faulted early in a pass looks unused and passes stop (in the
-              // lab for 27-80 s, sched:sched_skip_vma_numa pid_inactive).
+              // lab for 27-80 s; sched:sched_skip_vma_numa showed the table
+              // skipped as pid_inactive).
               // The delay follows the cap so a pass's faults span the resets.
               // It also delays the first scan of a new VMA by as much.
               if (!*delay_floor) {
