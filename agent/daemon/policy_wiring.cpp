@@ -43,12 +43,7 @@ policy::PolicySettings Agent::policySettings() const {
 
 sampling::perf::ScanningHooks Agent::scanningHooks() {
   if (config_.mode == config::Mode::Takeover) {
-    // The kernel's own scan_period_max_ms and _min_ms, read before the first
-    // cap: the pace never goes slower than the kernel would on its own, nor
-    // faster than its minimum.
-    auto ceiling = std::make_shared<std::optional<int64_t>>();
-    auto floor = std::make_shared<std::optional<int64_t>>();
-    auto delay_floor = std::make_shared<std::optional<int64_t>>();
+    auto pacing = std::make_shared<kernel_tiering::ScanPacing>();
     return {.enable = [this]() -> tier::Result<void> {
               if (!knobs_) {
                 auto knobs =
@@ -59,58 +54,16 @@ sampling::perf::ScanningHooks Agent::scanningHooks() {
               return knobs_->setNumaBalancing(kScanningMode, 0);
             },
             .restore =
-                [this, ceiling, floor, delay_floor] {
-                  ceiling->reset();
-                  floor->reset();
-                  delay_floor->reset();
+                [this, pacing] {
+                  pacing->reset();
                   if (!knobs_) return;
                   for (const auto& outcome : knobs_->restore())
                     if (!outcome.restored && !outcome.note.empty())
                       log(Priority::Warning, "{}", outcome.note);
                 },
-            .cap_scan_period = [this, ceiling, floor,
-                                delay_floor](int64_t ms) -> tier::Result<int64_t> {
+            .cap_scan_period = [this, pacing](int64_t ms) -> tier::Result<int64_t> {
               if (!knobs_) return tier::fail(ENOENT, "kernel knobs not open");
-              using kernel_tiering::Knob;
-              for (auto [knob, kept] : {std::pair{Knob::ScanPeriodMax, ceiling.get()},
-                                        std::pair{Knob::ScanPeriodMin, floor.get()}}) {
-                if (*kept) continue;
-                auto now = knobs_->read(knob);
-                if (!now) return std::unexpected(now.error());
-                if (!*now)
-                  return tier::fail(ENOENT, fmt::format("no {} (debugfs not mounted?)",
-                                                        kernel_tiering::knobInfo(knob).name));
-                *kept = **now;
-              }
-              const int64_t cap = std::min(ms, **ceiling);
-              // The kernel shortens its period while faults look remote, down
-              // to the minimum, whatever the cap: passes then come faster than
-              // the budget pays for. Half the cap as the minimum bounds them.
-              const int64_t least = std::clamp(cap / 2, **floor, cap);
-              // Lowering: the minimum first; raising: the maximum first, so
-              // that min <= max holds between the two writes.
-              const auto min_now = knobs_->read(Knob::ScanPeriodMin);
-              const bool lowering = min_now && *min_now && least < **min_now;
-              const auto setMin = [&] { return knobs_->set(Knob::ScanPeriodMin, least); };
-              const auto setMax = [&] { return knobs_->set(Knob::ScanPeriodMax, cap); };
-              if (auto ok = lowering ? setMin() : setMax(); !ok) return std::unexpected(ok.error());
-              if (auto ok = lowering ? setMax() : setMin(); !ok) return std::unexpected(ok.error());
-              // Since 6.4 the scanner skips a VMA its task took no hint fault
-              // in over the last two resets, each 4 x scan_delay_ms apart:
-              // with passes further apart than that, a table whose pages all
-              // faulted early in a pass looks unused and passes stop (in the
-              // lab for 27-80 s; sched:sched_skip_vma_numa showed the table
-              // skipped as pid_inactive).
-              // The delay follows the cap so a pass's faults span the resets.
-              // It also delays the first scan of a new VMA by as much.
-              if (!*delay_floor) {
-                auto now = knobs_->read(Knob::ScanDelay);
-                *delay_floor = now && *now ? **now : 0;  // 0: this kernel lacks it
-              }
-              if (**delay_floor > 0)
-                if (auto ok = knobs_->set(Knob::ScanDelay, std::max(**delay_floor, cap / 4)); !ok)
-                  return std::unexpected(ok.error());
-              return cap;
+              return pacing->cap(*knobs_, ms);
             }};
   }
   // coexist: kernel knobs are not ours; hint faults exist only if the kernel scans.

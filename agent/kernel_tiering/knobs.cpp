@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "parse/parsers.h"
 
@@ -191,6 +192,38 @@ std::vector<Knob> KernelKnobs::changed() const {
   for (const auto& change : changes_)
     out.push_back(change.knob);
   return out;
+}
+
+tier::Result<int64_t> ScanPacing::cap(KernelKnobs& knobs, int64_t ms) {
+  if (!own_) {
+    Own own;
+    for (auto [knob, value] :
+         {std::pair{Knob::ScanPeriodMax, &own.max}, std::pair{Knob::ScanPeriodMin, &own.min}}) {
+      auto now = knobs.read(knob);
+      if (!now) return std::unexpected(now.error());
+      if (!*now)
+        return tier::fail(ENOENT,
+                          "no " + std::string(knobInfo(knob).name) + " (debugfs not mounted?)");
+      *value = **now;
+    }
+    auto delay = knobs.read(Knob::ScanDelay);
+    own.delay = delay && *delay ? **delay : 0;
+    own_ = own;
+  }
+  const int64_t cap = std::min(ms, own_->max);
+  const int64_t least = std::clamp(cap / 2, own_->min, cap);
+  // Lowering: the minimum first; raising: the maximum first, so that
+  // min <= max holds between the two writes.
+  const auto min_now = knobs.read(Knob::ScanPeriodMin);
+  const bool lowering = min_now && *min_now && least < **min_now;
+  const auto setMin = [&] { return knobs.set(Knob::ScanPeriodMin, least); };
+  const auto setMax = [&] { return knobs.set(Knob::ScanPeriodMax, cap); };
+  if (auto ok = lowering ? setMin() : setMax(); !ok) return std::unexpected(ok.error());
+  if (auto ok = lowering ? setMax() : setMin(); !ok) return std::unexpected(ok.error());
+  if (own_->delay > 0)
+    if (auto ok = knobs.set(Knob::ScanDelay, std::max(own_->delay, cap / 4)); !ok)
+      return std::unexpected(ok.error());
+  return cap;
 }
 
 }  // namespace tierd::kernel_tiering

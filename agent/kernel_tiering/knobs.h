@@ -131,4 +131,33 @@ class KernelKnobs {
   std::vector<Change> changes_;  // in order of first change
 };
 
+// Paces the NUMA scanner for tierd's hint-fault sampler through three
+// debugfs knobs, from the kernel's own values (read at the first call):
+//   - scan_period_max_ms = the cap, never above the kernel's own maximum;
+//   - scan_period_min_ms = half the cap, never below the kernel's own
+//     minimum: the kernel shortens its period while faults look remote, down
+//     to the minimum whatever the cap, and passes then come faster than the
+//     budget pays for;
+//   - scan_delay_ms = a quarter of the cap, never below the kernel's own
+//     (where the kernel has it): since 6.4 the scanner skips a VMA its task
+//     took no hint fault in over two resets, each 4 x scan_delay_ms apart, so
+//     with slower passes a table whose pages all faulted early in a pass
+//     looks unused and passes stop (in the lab for 27-80 s;
+//     sched:sched_skip_vma_numa showed the table skipped as pid_inactive).
+//     It also delays the first scan of a new VMA by as much.
+// The knobs' restore() puts all three back.
+class ScanPacing {
+ public:
+  // The cap set (ms clamped to the kernel's maximum); ENOENT when the kernel
+  // lacks the period knobs (debugfs not mounted).
+  tier::Result<int64_t> cap(KernelKnobs& knobs, int64_t ms);
+  void reset() { own_ = {}; }  // after a restore: read the kernel's values again
+
+ private:
+  struct Own {
+    int64_t max = 0, min = 0, delay = 0;  // delay 0: the kernel lacks it
+  };
+  std::optional<Own> own_;
+};
+
 }  // namespace tierd::kernel_tiering

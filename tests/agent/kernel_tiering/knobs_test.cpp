@@ -191,5 +191,56 @@ TEST(KernelKnobs, AKnobThatVanishedIsNoted) {
   EXPECT_THAT(outcomes[0].note, HasSubstr("scan_size_mb has gone"));
 }
 
+const std::string kScanDir = "sys/kernel/debug/sched/numa_balancing/";
+
+TEST(ScanPacing, SetsTheCapHalfOfItAsTheMinimumAndAQuarterAsTheDelay) {
+  KernelTree t;
+  auto [knobs, sys_log, proc_log] = logged(t);
+  ScanPacing pacing;
+  EXPECT_EQ(pacing.cap(knobs, 8000).value(), 8000);
+  EXPECT_EQ(t.content(kScanDir + "scan_period_max_ms"), "8000");
+  EXPECT_EQ(t.content(kScanDir + "scan_period_min_ms"), "4000");
+  EXPECT_EQ(t.content(kScanDir + "scan_delay_ms"), "2000");
+  // Small caps keep the kernel's own minimum and delay (1000 each here).
+  EXPECT_EQ(pacing.cap(knobs, 1500).value(), 1500);
+  EXPECT_EQ(t.content(kScanDir + "scan_period_min_ms"), "1000");
+  EXPECT_EQ(t.content(kScanDir + "scan_delay_ms"), "1000");
+  // Never slower than the kernel's own maximum (60 s), read before the first cap.
+  EXPECT_EQ(pacing.cap(knobs, 200000).value(), 60000);
+  EXPECT_EQ(t.content(kScanDir + "scan_period_min_ms"), "30000");
+  // restore() puts back what the kernel had.
+  knobs.restore();
+  EXPECT_EQ(t.content(kScanDir + "scan_period_max_ms"), "60000");
+  EXPECT_EQ(t.content(kScanDir + "scan_period_min_ms"), "1000");
+  EXPECT_EQ(t.content(kScanDir + "scan_delay_ms"), "1000");
+}
+
+TEST(ScanPacing, KeepsTheMinimumBelowTheMaximumBetweenWrites) {
+  KernelTree t;
+  auto [knobs, sys_log, proc_log] = logged(t);
+  ScanPacing pacing;
+  ASSERT_TRUE(pacing.cap(knobs, 20000));
+  sys_log->clear();
+  ASSERT_TRUE(pacing.cap(knobs, 4000));  // lowering: the minimum goes first
+  ASSERT_GE(sys_log->writes().size(), 2u);
+  EXPECT_EQ(sys_log->writes()[0].path, kScanDir.substr(4) + "scan_period_min_ms");
+  EXPECT_EQ(sys_log->writes()[1].path, kScanDir.substr(4) + "scan_period_max_ms");
+  sys_log->clear();
+  ASSERT_TRUE(pacing.cap(knobs, 30000));  // raising: the maximum first
+  ASSERT_GE(sys_log->writes().size(), 2u);
+  EXPECT_EQ(sys_log->writes()[0].path, kScanDir.substr(4) + "scan_period_max_ms");
+  EXPECT_EQ(sys_log->writes()[1].path, kScanDir.substr(4) + "scan_period_min_ms");
+}
+
+TEST(ScanPacing, WithoutDebugfsSaysSo) {
+  KernelTree t(/*debugfs=*/false);
+  auto [knobs, sys_log, proc_log] = logged(t);
+  ScanPacing pacing;
+  auto capped = pacing.cap(knobs, 8000);
+  ASSERT_FALSE(capped);
+  EXPECT_EQ(capped.error().errnum, ENOENT);
+  EXPECT_THAT(capped.error().message(), HasSubstr("scan_period_max_ms"));
+}
+
 }  // namespace
 }  // namespace tierd::kernel_tiering
