@@ -63,6 +63,17 @@ setup_sysctls() {
     say "debugfs not mounted: the NUMA scan knobs are unavailable"
 }
 
+# Under TCG with two vCPUs, a static key flipped while the other vCPU runs the
+# code it patches now and then leaves that vCPU a half-patched jump: a panic on
+# int3 in do_user_addr_fault, at the page-fault perf hook. tierd's samplers
+# open and close page-fault software events, and the first one opened or the
+# last one closed flips that key. One event held from here to power-off keeps
+# it on, so the kernel never patches it while a command runs.
+hold_page_fault_key() {
+  step "hold a page-fault perf event (keeps its static key from being patched at run time)"
+  setsid perf stat -e page-faults -p 1 -o /dev/null </dev/null >/dev/null 2>&1 &
+}
+
 # The NFIT NVDIMM's nd region -> devdax namespace -> dax device onlined as system RAM (kmem, movable).
 setup_nvdimm() {
   local r region="" out dax node
@@ -168,6 +179,7 @@ run_shell() {
 }
 
 setup_sysctls
+hold_page_fault_key
 setup_preset
 case $LAB_MODE in
   run) run_command ;;
