@@ -66,6 +66,7 @@ PolicyLoop::PolicyLoop(PolicySettings settings, std::unique_ptr<sampling::Sample
       proc_(proc),
       env_(std::move(env)),
       plan_interval_(settings.plan_interval),
+      poll_wait_(settings.sample_interval),
       sampling_share_(settings.cpu_budget) {
   sampling_budget_ = SamplingShare::kCeiling * settings_.cpu_budget;
   sampler_->setCpuBudget(sampling_budget_);
@@ -81,6 +82,11 @@ PolicyLoop::~PolicyLoop() {
 void PolicyLoop::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
+  if (auto wakeup = tier::Wakeup::create()) {
+    wakeup_.emplace(std::move(*wakeup));
+  } else {
+    setError(wakeup.error().message());
+  }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "tierd-policy");  // top -H, /proc/PID/task/*/comm
     run();
@@ -88,11 +94,8 @@ void PolicyLoop::start() {
 }
 
 void PolicyLoop::stop() {
-  {
-    std::lock_guard lock(wake_mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
+  stopping_ = true;
+  if (wakeup_) wakeup_->wake();
   if (thread_.joinable()) thread_.join();
   if (sampler_started_) {
     if (auto ok = sampler_->stop(); !ok) setError(ok.error().message());
@@ -118,8 +121,12 @@ void PolicyLoop::run() {
       std::lock_guard lock(status_mutex_);
       status_.cpu_seconds += threadCpuSeconds() - cpu0;
     }
-    std::unique_lock lock(wake_mutex_);
-    wake_.wait_for(lock, settings_.sample_interval, [this] { return stopping_.load(); });
+    poll_wait_ = PollWait::next(poll_wait_, settings_.sample_interval, sampler_->bufferFill());
+    if (wakeup_) {
+      wakeup_->wait(sampler_->readyFds(), poll_wait_);
+    } else {
+      std::this_thread::sleep_for(settings_.sample_interval);  // no eventfd: poll on the timer
+    }
   }
 }
 

@@ -16,7 +16,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -29,8 +28,10 @@
 #include "fs/fs_root.h"
 #include "hotness/heat_map.h"
 #include "migrate/engine.h"
+#include "os/wakeup.h"
 #include "policy/placement.h"
 #include "policy/planner.h"
+#include "policy/poll_wait.h"
 #include "policy/sampling_share.h"
 #include "sampling/sampler.h"
 
@@ -153,6 +154,7 @@ class PolicyLoop {
   std::map<pid_t, uint64_t> passes_of_;  // scanner passes last reported, per target
   bool pass_finished_ = false;           // a target's scanner finished a pass since the last plan
   std::chrono::milliseconds plan_interval_;
+  std::chrono::milliseconds poll_wait_;  // PollWait: longer while the rings stay empty
   sampling::SampleBatch batch_;
   bool sampler_started_ = false;
   double move_cpu_ = 0;  // CPU seconds of the last plan's moves
@@ -163,8 +165,7 @@ class PolicyLoop {
   mutable std::mutex status_mutex_;
   PolicyStatus status_;
 
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
+  std::optional<tier::Wakeup> wakeup_;  // the wait between polls; stop() ends it
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

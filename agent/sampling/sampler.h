@@ -61,6 +61,16 @@ class Sampler {
   virtual void setCpuBudget(double fraction) = 0;
 
   virtual SamplerStats stats() const = 0;
+  // How full the sampler's buffers were at the last poll, 0 to 1: while they
+  // stay nearly empty the caller may poll less often (each wakeup costs CPU
+  // whether or not it finds anything). 1, the default: poll at the
+  // configured interval.
+  virtual double bufferFill() const { return 1.0; }
+  // Descriptors that turn readable when a buffer is worth draining before the
+  // caller's wait is over (a perf ring a quarter full): the caller sleeps on
+  // them, so a burst is drained before it overflows however long the wait.
+  // Empty, the default: the sampler has nothing to wake anyone with.
+  virtual std::vector<int> readyFds() const { return {}; }
 
   // The caller's own CPU per delivered sample (the heat map's upkeep, say):
   // a sampler that paces itself by its budget counts it on top of its own.

@@ -381,6 +381,24 @@ std::string PerfAccessSampler::detail() const {
                                        pace_error_.empty() ? "" : " (" + pace_error_ + ")"));
 }
 
+std::vector<int> PerfAccessSampler::readyFds() const {
+  std::vector<int> fds;
+  if (!running_) return fds;
+  if (system_) fds = system_->ringFds();
+  for (const auto& [pid, sampler] : per_pid_)
+    for (int fd : sampler.ringFds())
+      fds.push_back(fd);
+  return fds;
+}
+
+double PerfAccessSampler::bufferFill() const {
+  double fill = 0;
+  if (system_) fill = system_->lastFill();
+  for (const auto& [pid, sampler] : per_pid_)
+    fill = std::max(fill, sampler.lastFill());
+  return fill;
+}
+
 SamplerStats PerfAccessSampler::stats() const {
   SamplerStats total = retired_;
   const auto add = [&](const PerfSampler& sampler) {

@@ -152,6 +152,8 @@ class PerfAccessSampler : public Sampler {
     consumer_cost_ = cpu_seconds_per_sample;
   }
   SamplerStats stats() const override;
+  double bufferFill() const override;
+  std::vector<int> readyFds() const override;
   std::string detail() const override;
 
   uint64_t filteredOut() const { return filtered_out_; }  // samples of other processes

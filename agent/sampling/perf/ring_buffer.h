@@ -82,6 +82,8 @@ class RingReader {
 
   // Bytes published by the kernel and not yet consumed.
   uint64_t pending() const;
+  // The data area's size in bytes: what may be pending before records are lost.
+  uint64_t capacity() const { return mem_.data.size(); }
 
   const ReaderStats& stats() const { return stats_; }
   const ReaderOptions& options() const { return options_; }

@@ -227,6 +227,7 @@ struct PerfSampler::Impl {
   int cgroup_fd = -1;
   pid_t filter_pid = 0;  // a per-CPU event standing in for a process target
   double cpu_seconds = 0;
+  double last_fill = 0;  // the fullest ring's share consumed at the last poll
   std::chrono::steady_clock::time_point last_poll{};
   bool running = false;
   int paranoid = 2;
@@ -263,6 +264,10 @@ struct PerfSampler::Impl {
     attr.inherit = inherit ? 1 : 0;
     attr.use_clockid = 1;
     attr.clockid = CLOCK_MONOTONIC;
+    // Readers sleeping in poll(2) wake when a ring is a quarter full (the
+    // kernel's default is half): room for a burst until they drain it.
+    attr.watermark = 1;
+    attr.wakeup_watermark = static_cast<__u32>(options.ring_pages * page_size / 4);
     return attr;
   }
 
@@ -572,6 +577,7 @@ tier::Result<size_t> PerfSampler::poll(std::vector<AccessSample>& out,
   const double cpu_before = threadCpuSeconds();
   std::vector<uint64_t> seen(impl.events.size(), 0), throttles(impl.events.size(), 0);
   size_t appended = 0;
+  impl.last_fill = 0;
   for (auto& ring : impl.rings) {
     impl.scratch.clear();
     ring.reader->drain(impl.scratch);
@@ -588,6 +594,11 @@ tier::Result<size_t> PerfSampler::poll(std::vector<AccessSample>& out,
     event.malformed += now.base.malformed - was.base.malformed;
     event.dropped += dropped;
     seen[ring.event] += samples + lost + dropped;
+    // A ring that lost records was full, whatever it held when read.
+    const double fill = lost > 0 ? 1.0
+                                 : static_cast<double>(now.bytes - was.bytes) /
+                                       static_cast<double>(ring.reader->capacity());
+    impl.last_fill = std::max(impl.last_fill, fill);
     throttles[ring.event] += throttled;
     ring.last = now;
 
@@ -625,6 +636,17 @@ tier::Result<size_t> PerfSampler::poll(std::vector<AccessSample>& out,
 void PerfSampler::setBudget(double max_samples_per_second) {
   impl_->options.max_samples_per_second = max_samples_per_second;
   impl_->applyBudget(max_samples_per_second);
+}
+
+std::vector<int> PerfSampler::ringFds() const {
+  std::vector<int> fds;
+  for (const auto& ring : impl_->rings)
+    fds.push_back(ring.fd);
+  return fds;
+}
+
+double PerfSampler::lastFill() const {
+  return impl_->last_fill;
 }
 
 SamplerStats PerfSampler::stats() const {

@@ -109,6 +109,11 @@ class PerfSampler {
   void setBudget(double max_samples_per_second);
 
   SamplerStats stats() const;
+  // The fullest ring's share of its capacity that the last poll consumed
+  // (1 when records were lost).
+  double lastFill() const;
+  // One descriptor per ring: readable once its ring is a quarter full.
+  std::vector<int> ringFds() const;
 
   struct EventStatus {
     EventSpec spec;  // as opened (precise_ip may be lower than asked)

@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "os/wakeup.h"
 #include "sampling/perf/access_sampler.h"
 #include "sampling/perf/events.h"
 #include "sampling/perf/sampler.h"
@@ -266,12 +267,72 @@ TEST_F(LiveSampler, SmallRingOverflowsIntoLostRecords) {
   buffer.touch(kPages - 16, 16);    // in a LOST record before its next sample
   ASSERT_TRUE(sampler->stop());
   ASSERT_TRUE(sampler->poll(out));
+  EXPECT_EQ(sampler->lastFill(), 1.0) << "a ring that lost records was full";
   SamplerStats stats = sampler->stats();
   EXPECT_GT(stats.lost, 0u);
   EXPECT_LT(out.size(), kPages);
   EXPECT_GE(static_cast<double>(inside(buffer, out, ::getpid()).samples + stats.lost),
             0.9 * kPages);
   EXPECT_EQ(stats.malformed, 0u);
+}
+
+// The policy loop polls less often while rings come back nearly empty: the
+// fill a poll reports is the share of the ring it consumed, 1 when records
+// were lost, near 0 when nothing came.
+TEST_F(LiveSampler, LastFillIsTheShareOfTheRingAPollConsumed) {
+  constexpr size_t kPages = 256;
+  Buffer buffer(kPages * 2);
+  SamplerOptions options;
+  options.events = {pageFaultEvent(1)};
+  options.target = Target::process(0);
+  options.ring_pages = 64;  // 256 KiB: a few thousand records
+  auto sampler = openOrSkip(options);
+  if (!sampler) {
+    GTEST_SKIP() << skip_reason_;
+  }
+  ASSERT_TRUE(sampler->start());
+  std::vector<AccessSample> out;
+  buffer.touch(0, kPages);
+  ASSERT_TRUE(sampler->poll(out));
+  const double one = sampler->lastFill();
+  EXPECT_GT(one, 0.0);
+  EXPECT_LT(one, 0.5);
+  ASSERT_TRUE(sampler->poll(out));
+  // Only this process's own stray faults (a vector growing) came since.
+  EXPECT_LT(sampler->lastFill(), one / 8);
+  buffer.touch(kPages, kPages);
+  ASSERT_TRUE(sampler->stop());
+  ASSERT_TRUE(sampler->poll(out));
+  // As many faults as the first time: about the same share (other faults of
+  // this process may land in either window).
+  EXPECT_GT(sampler->lastFill(), one * 0.5);
+  EXPECT_LT(sampler->lastFill(), one * 2);
+}
+
+// The policy loop sleeps on the rings' descriptors: one turns readable once
+// its ring is a quarter full, not before.
+TEST_F(LiveSampler, ARingAQuarterFullWakesItsReader) {
+  constexpr size_t kPages = 2048;
+  Buffer buffer(kPages);
+  SamplerOptions options;
+  options.events = {pageFaultEvent(1)};
+  options.target = Target::process(0);
+  options.ring_pages = 16;  // 64 KiB: a quarter is a few hundred records
+  auto sampler = openOrSkip(options);
+  if (!sampler) {
+    GTEST_SKIP() << skip_reason_;
+  }
+  auto wakeup = tier::Wakeup::create();
+  ASSERT_TRUE(wakeup);
+  ASSERT_TRUE(sampler->start());
+  const std::vector<int> fds = sampler->ringFds();
+  ASSERT_FALSE(fds.empty());
+  EXPECT_EQ(wakeup->wait(fds, std::chrono::milliseconds(50)), tier::Wakeup::Why::kTimeout);
+  buffer.touch(0, 16);  // a few records: far below the watermark
+  EXPECT_EQ(wakeup->wait(fds, std::chrono::milliseconds(50)), tier::Wakeup::Why::kTimeout);
+  buffer.touch(16, kPages - 16);
+  EXPECT_EQ(wakeup->wait(fds, std::chrono::seconds(10)), tier::Wakeup::Why::kReady);
+  ASSERT_TRUE(sampler->stop());
 }
 
 TEST_F(LiveSampler, CgroupTargetSamplesItsMembers) {
