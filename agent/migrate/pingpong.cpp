@@ -18,7 +18,11 @@ bool PingPongTracker::held(pid_t pid, uint64_t address, Clock::time_point now) c
   std::lock_guard lock(mutex_);
   auto it = entries_.find(Key{pid, address >> kChunkShift});
   return it != entries_.end() &&
-         (now - it->second.moved_at < window_ + window_ / 4 || now < it->second.backoff_until);
+         (now - it->second.moved_at < holdFor() || now < it->second.backoff_until);
+}
+
+PingPongTracker::Clock::duration PingPongTracker::holdFor() const {
+  return window_ + std::max<Clock::duration>(window_ / 20, std::chrono::seconds(2));
 }
 
 bool PingPongTracker::recordMove(pid_t pid, uint64_t address, int node, Clock::time_point now) {
@@ -51,7 +55,7 @@ size_t PingPongTracker::size() const {
 void PingPongTracker::evict(Clock::time_point now) {
   // Entries past their window (and hold) and back-off carry no information any more.
   std::erase_if(entries_, [&](const auto& item) {
-    return now - item.second.moved_at >= window_ + window_ / 4 && now >= item.second.backoff_until;
+    return now - item.second.moved_at >= holdFor() && now >= item.second.backoff_until;
   });
   // Still too many: drop the oldest half.
   if (entries_.size() <= max_entries_) return;

@@ -25,11 +25,14 @@ class PingPongTracker {
   // False while the chunk holding `address` is backing off.
   bool allowed(pid_t pid, uint64_t address, Clock::time_point now) const;
   // True while moving the chunk back could still count as a reversal (it
-  // moved within the window, plus a quarter of it) or it is backing off: a
-  // policy leaves it be. The quarter keeps a move just past the window from
-  // reading as a reversal to a clock that saw the first move a little late
-  // (in the lab bench, read back once a second, 1398 pages demoted 60 s
-  // after their promotion counted as round trips).
+  // moved within the window, plus a margin: a twentieth of it, at least 2 s)
+  // or it is backing off: a policy leaves it be. The margin keeps a move just
+  // past the window from reading as a reversal to a clock that saw the first
+  // move a little late (in the lab bench, read back once a second, 1398 pages
+  // demoted 60 s after their promotion counted as round trips). It was a
+  // quarter; then a hot set that moved within 75 s of its promotion waited
+  // that long for room (the bench's shift recovered in 31 s, all of it the
+  // hold).
   bool held(pid_t pid, uint64_t address, Clock::time_point now) const;
   // Records a move to `node`; returns true when it reverses a recent move.
   bool recordMove(pid_t pid, uint64_t address, int node, Clock::time_point now);
@@ -55,6 +58,7 @@ class PingPongTracker {
     Clock::time_point backoff_until;
   };
   void evict(Clock::time_point now);
+  Clock::duration holdFor() const;
 
   mutable std::mutex mutex_;
   Clock::duration window_;

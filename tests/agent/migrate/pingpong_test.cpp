@@ -6,6 +6,7 @@ namespace tierd::migrate {
 namespace {
 
 using Clock = PingPongTracker::Clock;
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 TEST(PingPong, AMoveBackWithinTheWindowIsAReversalAndBacksOff) {
@@ -43,12 +44,20 @@ TEST(PingPong, APageIsHeldForTheWindowAfterAMoveAndWhileBackingOff) {
   auto t0 = Clock::time_point{} + seconds(1000);
   EXPECT_FALSE(tracker.held(7, 0x1000, t0));  // never moved
   (void)tracker.recordMove(7, 0x1000, 0, t0);
-  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(74)));  // the window and a quarter
-  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(75)));
+  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(62)));  // the window and a twentieth
+  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(63)));
   EXPECT_FALSE(tracker.held(7, 0x2000, t0 + seconds(1)));    // the next page
   (void)tracker.recordMove(7, 0x1000, 1, t0 + seconds(30));  // reversal: 60 s back-off
-  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(104)));
-  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(105)));
+  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + seconds(92)));
+  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(93)));
+}
+
+TEST(PingPong, AShortWindowIsHeldAtLeastTwoSecondsLonger) {
+  PingPongTracker tracker(seconds(10), 1000);
+  auto t0 = Clock::time_point{} + seconds(1000);
+  (void)tracker.recordMove(7, 0x1000, 0, t0);
+  EXPECT_TRUE(tracker.held(7, 0x1000, t0 + milliseconds(11'999)));
+  EXPECT_FALSE(tracker.held(7, 0x1000, t0 + seconds(12)));
 }
 
 TEST(PingPong, MemoryStaysBounded) {
