@@ -133,6 +133,7 @@ class PolicyLoop {
   Executed execute(const MovePlan& moves);
   uint64_t pagesOnFast(Group& group);
   void adaptInterval(double cpu_spent, double wall_spent);
+  void noteSettling();
   Group& groupFor(int initiator);
   hotness::Config heatConfig(const TierView& view) const;
   void setError(const std::string& error);
@@ -154,7 +155,9 @@ class PolicyLoop {
   std::map<pid_t, uint64_t> passes_of_;  // scanner passes last reported, per target
   bool pass_finished_ = false;           // a target's scanner finished a pass since the last plan
   std::chrono::milliseconds plan_interval_;
-  std::chrono::milliseconds poll_wait_;  // PollWait: longer while the rings stay empty
+  std::chrono::milliseconds poll_wait_;
+  uint64_t round_planned_pages_ = 0, round_hot_pages_ = 0;  // of the plan under way
+  int quiet_plans_ = 0;  // PollWait: longer while the rings stay empty
   sampling::SampleBatch batch_;
   bool sampler_started_ = false;
   double move_cpu_ = 0;  // CPU seconds of the last plan's moves

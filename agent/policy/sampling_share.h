@@ -13,9 +13,12 @@ namespace tierd::policy {
 
 class SamplingShare {
  public:
-  static constexpr double kTarget = 0.9;   // of the budget: the rest is slack for noise
+  // Of the budget: the rest is slack. The trailing window lags a burst of
+  // moves, and a guest's CPU clock runs on while the host holds its vCPU: in
+  // the lab, aiming at 0.9 ended 100 s runs at 1.03-1.1 of the budget.
+  static constexpr double kTarget = 0.8;
   static constexpr double kFloor = 0.25;   // of the budget, whatever the rest spends
-  static constexpr double kCeiling = 0.5;  // of the budget
+  static constexpr double kCeiling = 0.4;  // of the budget
   static constexpr double kWindowS = 60;   // trailing
   static constexpr double kMinSpanS = 10;  // before that: the ceiling
 

@@ -75,6 +75,10 @@ class Sampler {
   // The caller's own CPU per delivered sample (the heat map's upkeep, say):
   // a sampler that paces itself by its budget counts it on top of its own.
   virtual void setConsumerCost(double /*cpu_seconds_per_sample*/) {}
+  // The policy's plans have stopped moving pages (true), or moved some again
+  // (false). A sampler whose evidence costs by the pass (hint faults) may
+  // slow to its slowest pace while settled.
+  virtual void setSettled(bool /*settled*/) {}
 
   // The shortest heat half-lives that suit how often this sampler can see a
   // page at all; the policy raises shorter configured ones to these. Zero:

@@ -117,15 +117,29 @@ class ScanPacer {
   // Start fast: the first passes decide the first promotions (a page needs
   // two), and an expensive workload doubles the cap within seconds.
   static constexpr int64_t kStartCapMs = kMinCapMs;
+  static constexpr int64_t kSettleFromMs = 6000;
   // `samples_total` and `now_ns` as they stand; `affordable` samples per
   // second. Returns the cap to set, or 0 to leave it (`cap_ms` is the one in
   // force). Judges a span of at least two periods, so one pass's burst of
   // faults is averaged with the quiet that follows it.
   int64_t next(uint64_t samples_total, uint64_t now_ns, double affordable, int64_t cap_ms);
 
+  // While the policy's plans move nothing, more passes only confirm what it
+  // knows: the cap goes to kMaxCapMs. When a plan moves pages again, it goes
+  // back to where the budget had it, and pacing by the budget resumes.
+  // Only a scanner the budget already slowed to kSettleFromMs settles:
+  // cheap passes (a small hot set) are kept for what they show first when
+  // the hot set moves (in the lab's shift bench, a scanner settled at 30 s
+  // before the shift had not recovered 50 s after it). Returns the cap to
+  // set, or 0 to leave it, as next() does.
+  int64_t settle(bool settled, int64_t cap_ms);
+  bool settled() const { return settled_; }
+
  private:
   uint64_t since_ns_ = 0, samples_since_ = 0;
   bool started_ = false;
+  bool settled_ = false;
+  int64_t resume_cap_ms_ = 0;  // the budget's cap when the plans settled
 };
 
 class PerfAccessSampler : public Sampler {
@@ -151,6 +165,7 @@ class PerfAccessSampler : public Sampler {
   void setConsumerCost(double cpu_seconds_per_sample) override {
     consumer_cost_ = cpu_seconds_per_sample;
   }
+  void setSettled(bool settled) override;
   SamplerStats stats() const override;
   double bufferFill() const override;
   std::vector<int> readyFds() const override;

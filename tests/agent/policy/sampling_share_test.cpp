@@ -18,7 +18,7 @@ TEST(SamplingShare, GivesTheSamplerWhatTheRestLeft) {
   SamplingShare share(kBudget);
   share.update(0, 0, 0);
   // 20 s: 0.4 s of process CPU, 0.1 of it sampling: the rest ran at 1.5 %.
-  EXPECT_NEAR(share.update(20, 0.4, 0.1), 0.9 * kBudget - 0.015, 1e-12);
+  EXPECT_NEAR(share.update(20, 0.4, 0.1), SamplingShare::kTarget * kBudget - 0.015, 1e-12);
 }
 
 TEST(SamplingShare, KeepsAFloorAndACeiling) {
