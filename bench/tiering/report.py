@@ -181,7 +181,7 @@ def markdown(runs, rows, checks, args):
         f"- **Date:** {args.started or 'unknown'} (UTC)",
         f"- **Command:** `{args.command}` (on a fresh clone, `bench/tiering/run.sh` alone: it builds "
         f"into `build/` first); source tree `{args.revision}`",
-        f"- **Machine:** the lab's `far` preset (QEMU TCG, 2 vCPUs, Debian 6.12 guest kernel; node 0 "
+        f"- **Machine:** the lab's `far` preset (QEMU TCG, 2 vCPUs without ERMS/FSRM (docs/lab.md), Debian 6.12 guest kernel; node 0 "
         f"DRAM with the CPUs, node {any_run['run']['far_node']} CPU-less far memory) on a "
         f"{os.cpu_count()}-core {platform.machine()} host shared with other work. Both tiers run at the "
         "same speed in the lab, so the measure is placement, not throughput.",
