@@ -280,32 +280,34 @@ TEST_F(LiveSampler, SmallRingOverflowsIntoLostRecords) {
 // fill a poll reports is the share of the ring it consumed, 1 when records
 // were lost, near 0 when nothing came.
 TEST_F(LiveSampler, LastFillIsTheShareOfTheRingAPollConsumed) {
-  constexpr size_t kPages = 256;
+  constexpr size_t kPages = 1024;
   Buffer buffer(kPages * 2);
   SamplerOptions options;
   options.events = {pageFaultEvent(1)};
   options.target = Target::process(0);
-  options.ring_pages = 64;  // 256 KiB: a few thousand records
+  options.ring_pages = 128;  // 512 KiB: about 9000 records
   auto sampler = openOrSkip(options);
   if (!sampler) {
     GTEST_SKIP() << skip_reason_;
   }
-  ASSERT_TRUE(sampler->start());
   std::vector<AccessSample> out;
+  out.reserve(4 * kPages);  // growing it would fault pages of its own into the ring
+  ASSERT_TRUE(sampler->start());
   buffer.touch(0, kPages);
   ASSERT_TRUE(sampler->poll(out));
   const double one = sampler->lastFill();
+  const size_t first_samples = out.size();
   EXPECT_GT(one, 0.0);
   EXPECT_LT(one, 0.5);
   ASSERT_TRUE(sampler->poll(out));
-  // Only this process's own stray faults (a vector growing) came since.
-  EXPECT_LT(sampler->lastFill(), one / 8);
+  // Only this process's own stray faults (a sanitizer's bookkeeping, say) came since.
+  EXPECT_LT(sampler->lastFill(), one / 4);
   buffer.touch(kPages, kPages);
   ASSERT_TRUE(sampler->stop());
+  const size_t before = out.size();
   ASSERT_TRUE(sampler->poll(out));
-  // As many faults as the first time: about the same share (other faults of
-  // this process may land in either window).
-  EXPECT_GT(sampler->lastFill(), one * 0.5);
+  // About as many faults as the first time: about the same share.
+  EXPECT_GT(sampler->lastFill(), one * 0.5) << out.size() - before << " samples, then " << first_samples;
   EXPECT_LT(sampler->lastFill(), one * 2);
 }
 
