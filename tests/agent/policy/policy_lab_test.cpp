@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -186,20 +187,25 @@ TEST_F(PolicyLab, PromotesAKnownHotSetAndDemotesAKnownColdSet) {
   // tierd's own memory sits on the slower tier, off the node it fills for
   // the workloads (agent.own_memory_on_slower_tier).
   std::map<int, uint64_t> own_pages;
+  std::string own_on_fast;  // the mappings with pages on node 0, for the failure message
   {
     std::ifstream numa_maps("/proc/" + std::to_string(agent.child().pid()) + "/numa_maps");
     std::stringstream text;
     text << numa_maps.rdbuf();
     auto entries = tier::parseNumaMaps(text.str());
     ASSERT_TRUE(entries) << entries.error().message();
-    for (const auto& entry : *entries)
+    for (const auto& entry : *entries) {
       for (const auto& [node, pages] : entry.pages_on_node)
         own_pages[node] += pages * entry.page_size / 4096;
+      if (const auto it = entry.pages_on_node.find(0); it != entry.pages_on_node.end())
+        own_on_fast += fmt::format("{:x} {} {}{} {} pages on node 0\n", entry.start, entry.policy,
+                                   entry.file, entry.heap ? "heap" : "", it->second);
+    }
   }
   std::printf("tierd's own pages: %lu on node 0, %lu on node %d\n",
               static_cast<unsigned long>(own_pages[0]), static_cast<unsigned long>(own_pages[far_]),
               far_);
-  EXPECT_GT(own_pages[far_], 4 * own_pages[0]) << agent.log();
+  EXPECT_GT(own_pages[far_], 4 * own_pages[0]) << own_on_fast << agent.log();
   if (scan_max_before > 3000) {
     EXPECT_LT(scan_max_during, scan_max_before);
     EXPECT_GE(scan_max_during, 1000);
