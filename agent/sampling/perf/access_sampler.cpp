@@ -168,15 +168,19 @@ tier::Result<void> PerfAccessSampler::start() {
     }
   }
   running_ = true;
-  if (scanning_enabled_ && hooks_.cap_scan_period) {
-    auto cap = hooks_.cap_scan_period(ScanPacer::kStartCapMs);
-    if (cap) {
-      scan_cap_ms_ = *cap;
-    } else {
-      pace_error_ = cap.error().message();
-    }
-  }
+  if (scanning_enabled_ && hooks_.cap_scan_period) setScanCap(ScanPacer::kStartCapMs);
   return {};
+}
+
+// The kernel may round or clamp the cap; keep what it took. A refusal is
+// kept for the status line and the cap stays as it was.
+void PerfAccessSampler::setScanCap(int64_t want_ms) {
+  auto cap = hooks_.cap_scan_period(want_ms);
+  if (!cap) {
+    pace_error_ = cap.error().message();
+    return;
+  }
+  scan_cap_ms_ = *cap;
 }
 
 int64_t ScanPacer::settle(bool settled, int64_t cap_ms) {
@@ -221,12 +225,7 @@ void PerfAccessSampler::setSettled(bool settled) {
   if (scan_cap_ms_ <= 0) return;
   const int64_t want = pacer_.settle(settled, scan_cap_ms_);
   if (want == 0) return;
-  auto cap = hooks_.cap_scan_period(want);
-  if (!cap) {
-    pace_error_ = cap.error().message();
-    return;
-  }
-  scan_cap_ms_ = *cap;
+  setScanCap(want);
 }
 
 void PerfAccessSampler::paceScanner() {
@@ -240,12 +239,7 @@ void PerfAccessSampler::paceScanner() {
       pacer_.next(s.samples, static_cast<uint64_t>(std::chrono::nanoseconds(now).count()),
                   options_.cpu_budget / cost, scan_cap_ms_);
   if (want == 0) return;
-  auto cap = hooks_.cap_scan_period(want);
-  if (!cap) {
-    pace_error_ = cap.error().message();
-    return;
-  }
-  scan_cap_ms_ = *cap;
+  setScanCap(want);
 }
 
 tier::Result<void> PerfAccessSampler::pollOne(PerfSampler& sampler, SampleBatch& out) {

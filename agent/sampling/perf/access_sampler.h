@@ -183,6 +183,7 @@ class PerfAccessSampler : public Sampler {
   void weighByLatency(std::vector<AccessSample>& samples, size_t from);
   void readScanPasses(SampleBatch& out);
   void paceScanner();
+  void setScanCap(int64_t want_ms);
 
   std::string name_;
   std::optional<PerfSampler> system_;     // hardware: one system-wide sampler
