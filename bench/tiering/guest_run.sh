@@ -8,7 +8,11 @@
 # POLICY: none | nb (NUMA balancing tiering) | damos (DAMOS migrate_hot/cold) | tierd
 # Budget for every mover: TIERING_RATE_MBPS (default 64) MiB/s.
 # tierd: TIERD_BENCH_NO_POLICY=1 leaves out the [policy] section;
-# TIERD_BENCH_CONFIG=FILE replaces the generated configuration.
+# TIERD_BENCH_CONFIG=FILE replaces the generated configuration;
+# TIERD_BENCH_PERF=1 records tierd's threads with perf (call graphs, kernel
+# included) while the workload runs: perf.data and kallsyms in $LAB_OUT, read
+# with perf report -i perf.data --kallsyms kallsyms (it costs the guest CPU:
+# the run's numbers are not comparable).
 set -euo pipefail
 pattern=$1 policy=$2 seconds=$3 table_mib=$4 build=$5
 out=${LAB_OUT:?run inside the lab}
@@ -210,6 +214,13 @@ free_logger=$!
 vm_start=$(cat /proc/vmstat)
 t0=$(date +%s.%N)
 
+perf_pid=""
+if [[ -n "${TIERD_BENCH_PERF:-}" && -n "$tierd_pid" ]]; then
+  cp /proc/kallsyms "$out/kallsyms"
+  perf record -q -g -p "$tierd_pid" -o "$out/perf.data" 2> "$out/perf.log" &
+  perf_pid=$!
+fi
+
 # 4. Go.
 say "$policy in place; the workload starts"
 touch "$sync_dir/go"
@@ -219,6 +230,7 @@ wait $workload_pid || workload_rc=$?
 
 t1=$(date +%s.%N)
 kill "$free_logger" 2>/dev/null || true
+if [[ -n "$perf_pid" ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 ticks_after=$(cpu_ticks "${mover_pids[@]}")
 [[ -z "$tierd_pid" ]] || tierd_threads > "$out/tierd_threads.txt"
 vm_end=$(cat /proc/vmstat)
