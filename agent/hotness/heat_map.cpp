@@ -1,6 +1,7 @@
 #include "hotness/heat_map.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <numbers>
 #include <utility>
@@ -10,29 +11,57 @@ namespace tierd::hotness {
 namespace {
 
 // Histogram: kPerOctave buckets per doubling, heats from 2^kMinExp to 2^kMaxExp.
-constexpr int kPerOctave = 8;
+// A bucket is read off the double's bits (the exponent, then the top three
+// bits of the mantissa: eight equal steps within each octave), not with
+// log2: classify buckets every entry, and under emulation (the lab's TCG
+// guest) each floating-point operation is a call into a soft-float helper.
+constexpr int kMantissaBits = 3;
+constexpr int kPerOctave = 1 << kMantissaBits;
 constexpr int kMinExp = -30;
 constexpr int kMaxExp = 40;
 constexpr int kBuckets = (kMaxExp - kMinExp) * kPerOctave;
 
 int bucketOf(double heat) {
-  const double b = std::floor((std::log2(heat) - kMinExp) * kPerOctave);
-  if (b < 0) return 0;
-  if (b >= kBuckets) return kBuckets - 1;
-  return static_cast<int>(b);
+  if (!(heat > 0)) return 0;
+  const auto bits = std::bit_cast<uint64_t>(heat);
+  const int exponent = static_cast<int>((bits >> 52) & 0x7ff) - 1023;
+  const int step = static_cast<int>((bits >> (52 - kMantissaBits)) & (kPerOctave - 1));
+  const int b = (exponent - kMinExp) * kPerOctave + step;
+  return std::clamp(b, 0, kBuckets - 1);
 }
 
 double bucketLow(int b) {
-  return std::exp2(static_cast<double>(kMinExp) + static_cast<double>(b) / kPerOctave);
+  const int exponent = kMinExp + b / kPerOctave;
+  const double step = 1.0 + static_cast<double>(b % kPerOctave) / kPerOctave;
+  return std::ldexp(step, exponent);
+}
+
+// A non-negative double's bits order as the double does: sorting on them
+// compares integers, not floating point (see bucketOf).
+uint64_t heatKey(double heat) {
+  return std::bit_cast<uint64_t>(std::max(0.0, heat));
 }
 
 // Sorts by heat (ascending or descending), ties by (pid, page): deterministic.
 void sortRefs(std::vector<PageRef>& refs, bool descending) {
-  std::sort(refs.begin(), refs.end(), [descending](const PageRef& a, const PageRef& b) {
+  struct Keyed {
+    uint64_t heat;
+    pid_t pid;
+    uint64_t page;
+    size_t index;
+  };
+  std::vector<Keyed> keyed(refs.size());
+  for (size_t i = 0; i < refs.size(); ++i)
+    keyed[i] = {heatKey(refs[i].heat), refs[i].pid, refs[i].page, i};
+  std::sort(keyed.begin(), keyed.end(), [descending](const Keyed& a, const Keyed& b) {
     if (a.heat != b.heat) return descending ? a.heat > b.heat : a.heat < b.heat;
     if (a.pid != b.pid) return a.pid < b.pid;
     return a.page < b.page;
   });
+  std::vector<PageRef> sorted(refs.size());
+  for (size_t i = 0; i < keyed.size(); ++i)
+    sorted[i] = refs[keyed[i].index];
+  refs = std::move(sorted);
 }
 
 }  // namespace
@@ -83,6 +112,7 @@ HeatMap::HeatMap(Config config)
     : config_(config),
       fast_lambda_(std::numbers::ln2 / config.fast_half_life_s),
       slow_lambda_(std::numbers::ln2 / config.slow_half_life_s),
+      max_lambda_(std::max(fast_lambda_, slow_lambda_)),
       rng_(config.seed) {
   if (config_.max_entries == 0) config_.max_entries = 1;
   if (config_.eviction_samples == 0) config_.eviction_samples = 1;
@@ -105,6 +135,10 @@ HeatMap::Scale HeatMap::scaleAt(uint64_t now_ns) const {
   const double dt = (static_cast<double>(now_ns) - static_cast<double>(epoch_ns_)) * 1e-9;
   Scale scale{now_ns, std::exp2(dt / config_.fast_half_life_s),
               std::exp2(dt / config_.slow_half_life_s), true};
+  scale.inv_fast = 1.0 / scale.fast;
+  scale.inv_slow = 1.0 / scale.slow;
+  scale.fast_gain = fast_lambda_ * scale.fast;
+  scale.slow_gain = slow_lambda_ * scale.slow;
   scale_cache_ = scale;
   return scale;
 }
@@ -121,6 +155,9 @@ void HeatMap::rebase(uint64_t now_ns) {
 }
 
 HeatMap::Scale HeatMap::growthAt(uint64_t now_ns) {
+  // A batch of samples shares one time: only its first sample does the work.
+  if (scale_cache_.valid && now_ns == scale_cache_.now_ns && !entries_.empty())
+    return scale_cache_;
   if (entries_.empty()) {
     epoch_ns_ = now_ns;
     scale_cache_.valid = false;
@@ -150,11 +187,12 @@ double HeatMap::evictOne() {
   size_t best = 0;
   double best_heat = 0;
   for (unsigned s = 0; s < config_.eviction_samples; ++s) {
-    const size_t i = static_cast<size_t>(nextRandom() % entries_.size());
+    // 32 random bits scaled to the size (entries are indexed by uint32_t):
+    // uniform enough, and no division.
+    const auto i = static_cast<size_t>(((nextRandom() >> 32) * entries_.size()) >> 32);
     const Entry& e = entries_[i];
-    const double h = isIdle(e) ? 0.0
-                               : std::max(e.fast / scale.fast, e.slow / scale.slow) /
-                                     static_cast<double>(e.pages);
+    double h = isIdle(e) ? 0.0 : std::max(e.fast * scale.inv_fast, e.slow * scale.inv_slow);
+    if (e.pages > 1) h /= static_cast<double>(e.pages);
     if (s == 0 || h < best_heat) {
       best = i;
       best_heat = h;
@@ -184,8 +222,20 @@ bool HeatMap::admit(const Key& key, double heat, uint64_t now_ns) {
     ghost_touches_ = 0;
   }
   if (count >= 2) return true;
-  const double dt = (static_cast<double>(now_ns) - static_cast<double>(admit_floor_ns_)) * 1e-9;
-  return heat >= admit_floor_ * std::exp2(-std::max(0.0, dt) / config_.fast_half_life_s);
+  return heat >= admitFloorAt(now_ns);
+}
+
+// The last evicted heat, cooled to now_ns at the fast half-life: computed
+// once per sample time (a batch shares one), not per sample.
+double HeatMap::admitFloorAt(uint64_t now_ns) {
+  if (admit_floor_cooled_ns_ != now_ns || !admit_floor_cooled_valid_) {
+    const double dt =
+        (static_cast<double>(now_ns) - static_cast<double>(admit_floor_ns_)) * 1e-9;
+    admit_floor_cooled_ = admit_floor_ * std::exp2(-std::max(0.0, dt) / config_.fast_half_life_s);
+    admit_floor_cooled_ns_ = now_ns;
+    admit_floor_cooled_valid_ = true;
+  }
+  return admit_floor_cooled_;
 }
 
 void HeatMap::markSeen(Entry& e, uint32_t seen_pass, uint64_t pages) {
@@ -198,6 +248,7 @@ HeatMap::Entry& HeatMap::insert(Key key, uint64_t pages, uint32_t seen_pass) {
   if (entries_.size() >= config_.max_entries) {
     admit_floor_ = evictOne();
     admit_floor_ns_ = scale_cache_.valid ? scale_cache_.now_ns : admit_floor_ns_;
+    admit_floor_cooled_valid_ = false;
   }
   if (entries_.size() == entries_.capacity())  // grow as a vector would, but never past the cap
     entries_.reserve(
@@ -229,14 +280,14 @@ void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t n
     e = &entries_[v - 1];
     markSeen(*e, seen_pass, 1);
   } else if (entries_.size() >= config_.max_entries &&
-             !admit(key, w * std::max(fast_lambda_, slow_lambda_), now_ns)) {
+             !admit(key, w * max_lambda_, now_ns)) {
     ++rejected_;
     return;
   } else {
     e = &insert(key, 1, seen_pass);
   }
-  e->fast = static_cast<float>(e->fast + w * fast_lambda_ * scale.fast);
-  e->slow = static_cast<float>(e->slow + w * slow_lambda_ * scale.slow);
+  e->fast = static_cast<float>(e->fast + w * scale.fast_gain);
+  e->slow = static_cast<float>(e->slow + w * scale.slow_gain);
 }
 
 void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_accesses,

@@ -233,6 +233,10 @@ class HeatMap {
     uint64_t now_ns = 0;
     double fast = 1, slow = 1;  // 2^((now - epoch) / half-life) per scale
     bool valid = false;
+    // Derived once per time, so that a sample costs multiplications only:
+    // 1 / fast and 1 / slow (stored score -> heat), lambda * scale (weight
+    // -> stored score).
+    double inv_fast = 1, inv_slow = 1, fast_gain = 0, slow_gain = 0;
   };
 
   Entry& touch(Key key, uint64_t pages);
@@ -257,6 +261,7 @@ class HeatMap {
   Config config_;
   double fast_lambda_;  // ln2 / half-life, per second
   double slow_lambda_;
+  double max_lambda_;
   std::vector<Entry> entries_;  // dense, for sampling eviction
   // Open addressing (linear probing, load <= 1/2): entry index + 1, 0 = empty.
   std::vector<uint32_t> slots_ = std::vector<uint32_t>(1024, 0);
@@ -289,6 +294,10 @@ class HeatMap {
   uint64_t ghost_touches_ = 0;    // since they were last halved
   double admit_floor_ = 0;        // heat of the last evicted entry, at admit_floor_ns_
   uint64_t admit_floor_ns_ = 0;
+  double admitFloorAt(uint64_t now_ns);
+  double admit_floor_cooled_ = 0;  // admit_floor_ at admit_floor_cooled_ns_
+  uint64_t admit_floor_cooled_ns_ = 0;
+  bool admit_floor_cooled_valid_ = false;
 };
 
 }  // namespace tierd::hotness

@@ -22,7 +22,6 @@ std::string hardwareName(const std::vector<EventSpec>& specs) {
   return "pebs";
 }
 
-constexpr uint64_t kMs = 1'000'000;
 constexpr size_t kHintFaultRingPages = 512;                  // 2 MiB: ~40k fault records per CPU
 constexpr Sampler::HalfLives kHintFaultHalfLives{120, 120};  // see minimumHalfLives
 
@@ -52,9 +51,12 @@ uint64_t WindowClock::weigh(Fault f) {
     w.pass_start_ns = f.time_ns;
   }
   word |= bit;
-  const double latency_ms =
-      static_cast<double>(f.time_ns > w.pass_start_ns ? f.time_ns - w.pass_start_ns : 0) / kMs;
-  return std::max<uint64_t>(1, static_cast<uint64_t>(kLatencyScale / (latency_ms + 10.0)));
+  // kLatencyScale / (L ms + 10) in integers (no floating point per fault:
+  // under the lab's emulation each such operation is a helper call).
+  constexpr auto kScaleUs = static_cast<uint64_t>(kLatencyScale) * 1000;
+  constexpr uint64_t kOffsetUs = 10 * 1000;
+  const uint64_t latency_us = f.time_ns > w.pass_start_ns ? (f.time_ns - w.pass_start_ns) / 1000 : 0;
+  return std::max<uint64_t>(1, kScaleUs / (latency_us + kOffsetUs));
 }
 
 PerfAccessSampler::PerfAccessSampler(std::string name, std::optional<PerfSampler> sampler,
