@@ -192,7 +192,8 @@ int64_t ScanPacer::settle(bool settled, int64_t cap_ms) {
   started_ = false;  // the next budget span starts afresh
   if (settled) {
     resume_cap_ms_ = cap_ms;
-    return cap_ms == kMaxCapMs ? 0 : kMaxCapMs;
+    const int64_t slower = std::min(kMaxCapMs, kSettleFactor * cap_ms);
+    return slower == cap_ms ? 0 : slower;
   }
   return resume_cap_ms_ == cap_ms || resume_cap_ms_ == 0 ? 0 : resume_cap_ms_;
 }

@@ -118,6 +118,7 @@ class ScanPacer {
   // two), and an expensive workload doubles the cap within seconds.
   static constexpr int64_t kStartCapMs = kMinCapMs;
   static constexpr int64_t kSettleFromMs = 6000;
+  static constexpr int64_t kSettleFactor = 2;  // a settled cap: this times the budget's
   // `samples_total` and `now_ns` as they stand; `affordable` samples per
   // second. Returns the cap to set, or 0 to leave it (`cap_ms` is the one in
   // force). Judges a span of at least two periods, so one pass's burst of
@@ -125,13 +126,16 @@ class ScanPacer {
   int64_t next(uint64_t samples_total, uint64_t now_ns, double affordable, int64_t cap_ms);
 
   // While the policy's plans move nothing, more passes only confirm what it
-  // knows: the cap goes to kMaxCapMs. When a plan moves pages again, it goes
-  // back to where the budget had it, and pacing by the budget resumes.
-  // Only a scanner the budget already slowed to kSettleFromMs settles:
-  // cheap passes (a small hot set) are kept for what they show first when
-  // the hot set moves (in the lab's shift bench, a scanner settled at 30 s
-  // before the shift had not recovered 50 s after it). Returns the cap to
-  // set, or 0 to leave it, as next() does.
+  // knows: the cap goes to kSettleFactor times the budget's (at most
+  // kMaxCapMs). When a plan moves pages again, it goes back to where the
+  // budget had it, and pacing by the budget resumes. Only a scanner the
+  // budget already slowed to kSettleFromMs settles: cheap passes (a small hot
+  // set) are kept for what they show first when the hot set moves. Not
+  // further than twice: the kernel takes a lower cap only once the pass under
+  // way ends, and a page is idle only after three passes, so a settled
+  // scanner is slow to see the hot set move (in the lab's shift bench, one
+  // settled at 30 s from 4-8 s before the shift had not recovered 50 s
+  // after it). Returns the cap to set, or 0 to leave it, as next() does.
   int64_t settle(bool settled, int64_t cap_ms);
   bool settled() const { return settled_; }
 

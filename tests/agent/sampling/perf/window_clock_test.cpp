@@ -95,17 +95,17 @@ TEST(ScanPacer, HoldsInsideTheDeadBand) {
   EXPECT_EQ(pacer.next(3200 + 4400, 8 * kSecond, 1000, 2000), 2200);  // 1100/s: slower
 }
 
-TEST(ScanPacer, SettledPlansSlowTheScannerToItsMaximumUntilAPlanMovesAgain) {
+TEST(ScanPacer, SettledPlansSlowTheScannerTwiceAsMuchUntilAPlanMovesAgain) {
   ScanPacer pacer;
   (void)pacer.next(0, 0, 1000, 8000);
   EXPECT_EQ(pacer.settle(false, 8000), 0);  // not settled: nothing to change
-  EXPECT_EQ(pacer.settle(true, 8000), ScanPacer::kMaxCapMs);
+  EXPECT_EQ(pacer.settle(true, 8000), 16000);
   EXPECT_TRUE(pacer.settled());
-  EXPECT_EQ(pacer.settle(true, ScanPacer::kMaxCapMs), 0);  // still settled: holds
+  EXPECT_EQ(pacer.settle(true, 16000), 0);  // still settled: holds
   // The budget does not pace a settled scanner, however cheap its samples.
-  EXPECT_EQ(pacer.next(0, 100 * kSecond, 1000, ScanPacer::kMaxCapMs), 0);
+  EXPECT_EQ(pacer.next(0, 100 * kSecond, 1000, 16000), 0);
   // A plan moved pages: back to the budget's cap, and the budget paces again.
-  EXPECT_EQ(pacer.settle(false, ScanPacer::kMaxCapMs), 8000);
+  EXPECT_EQ(pacer.settle(false, 16000), 8000);
   EXPECT_FALSE(pacer.settled());
   EXPECT_EQ(pacer.next(0, 101 * kSecond, 1000, 8000), 0);  // a fresh span starts
   EXPECT_EQ(pacer.next(160'000, 117 * kSecond, 1000, 8000), 16000);
@@ -115,8 +115,15 @@ TEST(ScanPacer, ACheapScannerDoesNotSettle) {
   ScanPacer pacer;
   EXPECT_EQ(pacer.settle(true, 2000), 0);
   EXPECT_FALSE(pacer.settled());
-  EXPECT_EQ(pacer.settle(true, ScanPacer::kSettleFromMs), ScanPacer::kMaxCapMs);  // slowed since
+  EXPECT_EQ(pacer.settle(true, ScanPacer::kSettleFromMs),
+            2 * ScanPacer::kSettleFromMs);  // slowed since
   EXPECT_TRUE(pacer.settled());
+}
+
+TEST(ScanPacer, ASettledCapStopsAtTheMaximum) {
+  ScanPacer pacer;
+  EXPECT_EQ(pacer.settle(true, 20000), ScanPacer::kMaxCapMs);
+  EXPECT_EQ(pacer.settle(false, ScanPacer::kMaxCapMs), 20000);
 }
 
 TEST(ScanPacer, SettlingAtTheMaximumChangesNothing) {
