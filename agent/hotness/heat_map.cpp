@@ -156,8 +156,7 @@ void HeatMap::rebase(uint64_t now_ns) {
 
 HeatMap::Scale HeatMap::growthAt(uint64_t now_ns) {
   // A batch of samples shares one time: only its first sample does the work.
-  if (scale_cache_.valid && now_ns == scale_cache_.now_ns && !entries_.empty())
-    return scale_cache_;
+  if (scale_cache_.valid && now_ns == scale_cache_.now_ns && !entries_.empty()) return scale_cache_;
   if (entries_.empty()) {
     epoch_ns_ = now_ns;
     scale_cache_.valid = false;
@@ -229,8 +228,7 @@ bool HeatMap::admit(const Key& key, double heat, uint64_t now_ns) {
 // once per sample time (a batch shares one), not per sample.
 double HeatMap::admitFloorAt(uint64_t now_ns) {
   if (admit_floor_cooled_ns_ != now_ns || !admit_floor_cooled_valid_) {
-    const double dt =
-        (static_cast<double>(now_ns) - static_cast<double>(admit_floor_ns_)) * 1e-9;
+    const double dt = (static_cast<double>(now_ns) - static_cast<double>(admit_floor_ns_)) * 1e-9;
     admit_floor_cooled_ = admit_floor_ * std::exp2(-std::max(0.0, dt) / config_.fast_half_life_s);
     admit_floor_cooled_ns_ = now_ns;
     admit_floor_cooled_valid_ = true;
@@ -279,8 +277,7 @@ void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t n
   if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
     e = &entries_[v - 1];
     markSeen(*e, seen_pass, 1);
-  } else if (entries_.size() >= config_.max_entries &&
-             !admit(key, w * max_lambda_, now_ns)) {
+  } else if (entries_.size() >= config_.max_entries && !admit(key, w * max_lambda_, now_ns)) {
     ++rejected_;
     return;
   } else {

@@ -25,7 +25,8 @@ constexpr auto kTargetsEvery = std::chrono::seconds(1);
 // matter come anyway, when a scanner pass finishes.
 constexpr auto kMaxPlanInterval = std::chrono::seconds(20);
 constexpr auto kMinPlanGap = std::chrono::seconds(1);
-constexpr uint64_t kSettledPages = 64;  // a plan moving at most this (or 1 % of the hot pages) is quiet
+// A plan moving at most this many pages (or 1 % of the hot pages) is quiet.
+constexpr uint64_t kSettledPages = 64;
 constexpr int kSettledPlans = 2;        // quiet plans in a row: settled
 constexpr double kPlanningShare = 0.2;  // of cpu_budget, for placement, sweep and classify
 constexpr auto kResidentEvery = std::chrono::seconds(30);
@@ -151,10 +152,11 @@ void PolicyLoop::step(Clock::time_point now) {
   last_plan_ = now;
   const double cpu0 = threadCpuSeconds();
   move_cpu_ = 0;
+  sampling_during_moves_ = 0;
   planNow();
-  // Moves are paced by the migration rate limit; the CPU budget governs
-  // sampling and planning, which the plan interval scales.
-  adaptInterval(threadCpuSeconds() - cpu0 - move_cpu_,
+  // Moves are paced by the migration rate limit and sampling by its share;
+  // the plan interval scales planning alone.
+  adaptInterval(threadCpuSeconds() - cpu0 - move_cpu_ - sampling_during_moves_,
                 std::chrono::duration<double>(plan_interval_).count());
   next_plan_ = Clock::now() + plan_interval_;
 }
@@ -423,7 +425,10 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
       status_.hot_bytes_by_pid[p.pid] = p.hot_bytes;
     status_.hot_bytes_by_label = plan.hot_bytes_by_label;
   }
+  const double sampled_before = sampling_during_moves_;
   const Executed done = execute(moves);
+  // The rings drained between requests count as sampling, not as moves.
+  cpu += sampling_during_moves_ - sampled_before;
   lap(&PolicyStatus::cpu_moves);
   group.moved_since_read +=
       static_cast<int64_t>(done.promoted) - static_cast<int64_t>(done.demoted);
@@ -473,7 +478,9 @@ PolicyLoop::Executed PolicyLoop::execute(const MovePlan& moves) {
       request.dry_run = settings_.dry_run;
       request.cancelled = [this] { return stopping_.load(); };
       const migrate::MoveResult result = engine_.move(request);
+      const double sampling0 = threadCpuSeconds();
       sampleOnce(Clock::now());  // moves take seconds under the rate limit: keep draining
+      sampling_during_moves_ += threadCpuSeconds() - sampling0;
       uint64_t failed = 0;
       for (const auto& [reason, count] : result.failed)
         failed += count;
@@ -490,9 +497,10 @@ PolicyLoop::Executed PolicyLoop::execute(const MovePlan& moves) {
     }
   };
   const double cpu0 = threadCpuSeconds();
+  const double sampled_before = sampling_during_moves_;
   run(moves.demote, false);
   run(moves.promote, true);
-  move_cpu_ += threadCpuSeconds() - cpu0;
+  move_cpu_ += threadCpuSeconds() - cpu0 - (sampling_during_moves_ - sampled_before);
   return done;
 }
 

@@ -160,7 +160,8 @@ class PolicyLoop {
   int quiet_plans_ = 0;  // PollWait: longer while the rings stay empty
   sampling::SampleBatch batch_;
   bool sampler_started_ = false;
-  double move_cpu_ = 0;  // CPU seconds of the last plan's moves
+  double move_cpu_ = 0;               // CPU seconds of the last plan's moves
+  double sampling_during_moves_ = 0;  // this plan's sampleOnce() calls between moves
   SamplingShare sampling_share_;
   double sampling_budget_ = 0;  // last given to the sampler
   void shareBudget(std::chrono::steady_clock::time_point now);

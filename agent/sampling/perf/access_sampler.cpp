@@ -55,7 +55,8 @@ uint64_t WindowClock::weigh(Fault f) {
   // under the lab's emulation each such operation is a helper call).
   constexpr auto kScaleUs = static_cast<uint64_t>(kLatencyScale) * 1000;
   constexpr uint64_t kOffsetUs = 10 * 1000;
-  const uint64_t latency_us = f.time_ns > w.pass_start_ns ? (f.time_ns - w.pass_start_ns) / 1000 : 0;
+  const uint64_t latency_us =
+      f.time_ns > w.pass_start_ns ? (f.time_ns - w.pass_start_ns) / 1000 : 0;
   return std::max<uint64_t>(1, kScaleUs / (latency_us + kOffsetUs));
 }
 
@@ -413,13 +414,14 @@ std::string PerfAccessSampler::detail() const {
   return fmt::format(
       "period {}, {} samples of other processes{}", period.empty() ? "-" : period, filtered_out_,
       name_ != "hint_faults" ? std::string()
-      : scan_cap_ms_ > 0 ? fmt::format(", {} window passes over {} windows, scan period cap {} ms{}",
-                                       window_passes, windows, scan_cap_ms_,
-                                       pacer_.settled() ? " (plans settled)" : "")
-                         : fmt::format(", {} window passes over {} windows, scanner paced by the "
-                                       "kernel{}",
-                                       window_passes, windows,
-                                       pace_error_.empty() ? "" : " (" + pace_error_ + ")"));
+      : scan_cap_ms_ > 0
+          ? fmt::format(", {} window passes over {} windows, scan period cap {} ms{}",
+                        window_passes, windows, scan_cap_ms_,
+                        pacer_.settled() ? " (plans settled)" : "")
+          : fmt::format(", {} window passes over {} windows, scanner paced by the "
+                        "kernel{}",
+                        window_passes, windows,
+                        pace_error_.empty() ? "" : " (" + pace_error_ + ")"));
 }
 
 std::vector<int> PerfAccessSampler::readyFds() const {
