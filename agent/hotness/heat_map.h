@@ -62,7 +62,7 @@
 // they are neither promoted nor demoted, since moving one back now would
 // undo a move the ping-pong window still remembers.
 //
-// Classification. A histogram of heats (8 log-scale buckets per octave,
+// Classification. A histogram of heats (8 equal steps within each octave,
 // weighted by pages) fits the hot threshold so the pages at or above it fill
 // capacity - headroom of the fast tier. Then, for pages where `onFast` says:
 //   - on a slow node, heat >= threshold -> promote into the room above the
@@ -240,6 +240,7 @@ class HeatMap {
   };
 
   Entry& touch(Key key, uint64_t pages);
+  double admitFloorAt(uint64_t now_ns);  // admit_floor_ cooled to now_ns
   void markSeen(Entry& e, uint32_t seen_pass, uint64_t pages);
   Entry& insert(Key key, uint64_t pages, uint32_t seen_pass);  // a new key, evicting at the cap
   bool isIdle(const Entry& e) const;
@@ -294,7 +295,6 @@ class HeatMap {
   uint64_t ghost_touches_ = 0;    // since they were last halved
   double admit_floor_ = 0;        // heat of the last evicted entry, at admit_floor_ns_
   uint64_t admit_floor_ns_ = 0;
-  double admitFloorAt(uint64_t now_ns);
   double admit_floor_cooled_ = 0;  // admit_floor_ at admit_floor_cooled_ns_
   uint64_t admit_floor_cooled_ns_ = 0;
   bool admit_floor_cooled_valid_ = false;
