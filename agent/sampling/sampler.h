@@ -77,7 +77,7 @@ class Sampler {
   virtual void setConsumerCost(double /*cpu_seconds_per_sample*/) {}
   // The policy's plans have stopped moving pages (true), or moved some again
   // (false). A sampler whose evidence costs by the pass (hint faults) may
-  // slow to its slowest pace while settled.
+  // slow down while settled.
   virtual void setSettled(bool /*settled*/) {}
 
   // The shortest heat half-lives that suit how often this sampler can see a

@@ -158,6 +158,24 @@ TEST(HeatMap, ZipfPromotesMostlyTheTrueTopSet) {
                              [](const PageRef& a, const PageRef& b) { return a.heat > b.heat; }));
 }
 
+// Buckets are eight equal steps within an octave, read off the double's
+// bits: heats 1.0 and 1.4 share an octave but not a step, so a tier with room
+// for the hotter pages alone gets exactly those, hottest first.
+TEST(HeatMap, TheThresholdSeparatesHeatsWithinOneOctave) {
+  HeatMap map;
+  for (uint64_t page = 0; page < 20; ++page)
+    map.addAccess(1, addr(page), page < 10 ? 140 : 100, 0);
+  map.addAccess(1, addr(0), 5, 0);  // one page hotter still: the promote order shows
+  const Plan plan = map.classify(emptyFastTier(10), onSlow, 0);
+  EXPECT_EQ(plan.hot_pages, 10u);
+  ASSERT_EQ(plan.promote.size(), 10u);
+  EXPECT_EQ(plan.promote.front().page, 0u);
+  for (const PageRef& p : plan.promote)
+    EXPECT_LT(p.page, 10u) << "a page of the cooler half was promoted";
+  EXPECT_TRUE(std::is_sorted(plan.promote.begin(), plan.promote.end(),
+                             [](const PageRef& a, const PageRef& b) { return a.heat > b.heat; }));
+}
+
 TEST(HeatMap, DeterministicPlan) {
   const Plan a = zipfPlan(7);
   const Plan b = zipfPlan(7);
