@@ -410,7 +410,7 @@ MoveResult MigrationEngine::move(const MoveRequest& request) {
                                 all_pages.begin() + static_cast<std::ptrdiff_t>(end));
     moveBatch(request, pages, present.thp_heads, result);
   }
-  if (!request.dry_run) readBack(request, all_pages, result);
+  if (!request.dry_run && request.read_back) readBack(request, all_pages, result);
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   account(result);
   return result;

@@ -49,6 +49,10 @@ struct MoveRequest {
   // from move_pages status): the pagemap is not read, which for scattered
   // pages is a pread each, and THPs are not told apart.
   bool pages_known_present = false;
+  // Ask where every page is once the request is done (pages_*_after). A
+  // policy counts what moved from move_pages' status and skips it: the
+  // query walks every page again.
+  bool read_back = true;
   std::function<bool()> cancelled;
 };
 

@@ -55,6 +55,7 @@ std::vector<migrate::MoveRequest> requests(const std::vector<hotness::PageRef>& 
       request.target_node = node;
       request.respect_backoff = true;
       request.pages_known_present = true;  // placement queries found them
+      request.read_back = false;           // the results count what moved
       out.push_back(std::move(request));
     }
   }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -27,8 +28,10 @@ class FakePageOps : public PageOps {
   std::map<uint64_t, int> node_of;
   std::map<uint64_t, int> fail_with;  // page -> errno on move
   size_t move_calls = 0;
+  size_t pages_queried = 0;
 
   tier::Result<void> query(pid_t, std::span<void* const> pages, std::span<int> status) override {
+    pages_queried += pages.size();
     for (size_t i = 0; i < pages.size(); ++i)
       status[i] = nodeOf(pages[i]);
     return {};
@@ -169,6 +172,27 @@ TEST_F(EngineTest, NeverFillsTheTargetPastItsHeadroom) {
   EXPECT_EQ(result.pages_moved, 1536u);
   EXPECT_EQ(result.failed["target_full"], 512u);
   EXPECT_EQ(result.pages_on_target_after, 1536u);
+}
+
+TEST_F(EngineTest, WithoutReadBackOnlyTheBatchesAreQueriedAndMovesStillCount) {
+  Buffer buffer(64);
+  buffer.touchAll();
+  FakePageOps fake(1);
+  MigrationEngine engine(proc_, sys_, fake, {});
+  MoveRequest r = request(buffer, 0);
+  r.read_back = false;
+  auto result = engine.move(r);
+  ASSERT_FALSE(result.stopped) << result.stopped->message();
+  EXPECT_EQ(result.pages_moved, 64u);
+  EXPECT_EQ(fake.pages_queried, 64u);  // once before the move, none after
+  EXPECT_EQ(result.pages_on_target_after, 0u);
+  EXPECT_EQ(result.pages_present_after, 0u);
+  std::vector<int> status(64);
+  std::vector<void*> pages;
+  for (size_t i = 0; i < 64; ++i)
+    pages.push_back(buffer.data + i * kPage);
+  ASSERT_TRUE(fake.query(getpid(), pages, status));
+  EXPECT_EQ(std::count(status.begin(), status.end(), 0), 64);
 }
 
 TEST_F(EngineTest, AFullTargetStopsTheMoveAtOnce) {
