@@ -127,6 +127,46 @@ Result<std::string> FsRoot::readFile(std::string_view relpath) const {
   return text;
 }
 
+Result<HeldFile> FsRoot::hold(std::string_view relpath) const {
+  note(relpath);
+  int fd = ::openat(fd_, relativeForm(relpath).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno, "open " + joinPath(dir_, relpath));
+  return HeldFile(fd, joinPath(dir_, relpath));
+}
+
+HeldFile::HeldFile(HeldFile&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::move(other.path_)),
+      text_(std::move(other.text_)) {}
+
+HeldFile& HeldFile::operator=(HeldFile&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+    text_ = std::move(other.text_);
+  }
+  return *this;
+}
+
+HeldFile::~HeldFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::string_view> HeldFile::read() {
+  if (fd_ < 0) return fail(EBADF, "read " + path_ + ": not open");
+  text_.clear();
+  std::array<char, 4096> buf;
+  for (;;) {
+    ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(text_.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(errno, "read " + path_);
+    if (n == 0) break;
+    text_.append(buf.data(), static_cast<size_t>(n));
+  }
+  return std::string_view(text_);
+}
+
 Result<size_t> FsRoot::readAt(std::string_view relpath, uint64_t offset,
                               std::span<char> buffer) const {
   note(relpath);

@@ -32,6 +32,29 @@ class AccessLog {
   std::set<std::string> paths_, listed_;
 };
 
+// A file opened once and read from its start again on each read(): for a
+// file polled several times a second (/proc/PID/sched), where the open's path
+// walk costs more than the read. procfs and sysfs make a file's text anew at
+// offset 0; a /proc/PID file stays bound to the process it was opened for
+// and fails with ESRCH once that process is gone, even if its pid is reused.
+class HeldFile {
+ public:
+  HeldFile() = default;
+  HeldFile(HeldFile&& other) noexcept;
+  HeldFile& operator=(HeldFile&& other) noexcept;
+  ~HeldFile();
+  // The whole file, valid until the next read().
+  Result<std::string_view> read();
+  bool isOpen() const { return fd_ >= 0; }
+
+ private:
+  friend class FsRoot;
+  HeldFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;  // for errors
+  std::string text_;
+};
+
 class FsRoot {
  public:
   // Opens `dir` as the root. Fails with the errno of open(2) and names `dir`.
@@ -47,6 +70,8 @@ class FsRoot {
   bool isLive(std::string_view live_mount) const;
 
   Result<std::string> readFile(std::string_view relpath) const;
+  // Opens a file to be read many times (see HeldFile).
+  Result<HeldFile> hold(std::string_view relpath) const;
   // pread(2) of part of a file, for files read by offset (/proc/PID/pagemap).
   // Returns the bytes read; fewer than asked at the end of the file.
   Result<size_t> readAt(std::string_view relpath, uint64_t offset, std::span<char> buffer) const;

@@ -1,6 +1,8 @@
 #include "fs/fs_root.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "temp_tree.h"
 
@@ -98,6 +100,56 @@ TEST(FsRoot, AccessLogRecordsEveryPathTouched) {
   (void)root->listDir("devices/system");
   EXPECT_EQ(log->paths(), (std::set<std::string>{"devices/system", "devices/system/node/missing",
                                                  "devices/system/node/online"}));
+}
+
+TEST(HeldFile, ReadsTheWholeFileAnewEachTime) {
+  TempTree tree;
+  tree.file("proc/1/sched", std::string(10000, 'a'));
+  auto root = FsRoot::open(tree.root());
+  auto held = root->hold("proc/1/sched");
+  ASSERT_TRUE(held.has_value()) << held.error().message();
+  EXPECT_EQ(held->read().value(), std::string(10000, 'a'));  // more than one 4 KiB read
+  tree.file("proc/1/sched", "shorter\n");                     // rewritten in place
+  EXPECT_EQ(held->read().value(), "shorter\n");
+}
+
+TEST(HeldFile, AMissingFileIsAnErrorNamingThePath) {
+  TempTree tree;
+  auto root = FsRoot::open(tree.root());
+  auto held = root->hold("4242/sched");
+  ASSERT_FALSE(held.has_value());
+  EXPECT_EQ(held.error().errnum, ENOENT);
+  EXPECT_NE(held.error().message().find("4242/sched"), std::string::npos);
+}
+
+// The kernel's own /proc: a held file of a process fails once the process
+// is gone, where reopening by pid could read a newcomer's.
+TEST(HeldFile, AProcFileFailsWithEsrchOnceItsProcessIsGone) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char byte = 0;
+    (void)!::read(ready[0], &byte, 1);  // wait for the parent's word, then leave
+    _exit(0);
+  }
+  auto proc = FsRoot::open("/proc");
+  ASSERT_TRUE(proc.has_value());
+  auto held = proc->hold(std::to_string(child) + "/stat");
+  ASSERT_TRUE(held.has_value()) << held.error().message();
+  auto first = held->read();
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  EXPECT_EQ(first->substr(0, first->find(' ')), std::to_string(child));
+  EXPECT_TRUE(held->read().has_value());  // read again from the start
+  ASSERT_EQ(::write(ready[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  auto gone = held->read();
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().errnum, ESRCH) << gone.error().message();
+  ::close(ready[0]);
+  ::close(ready[1]);
 }
 
 TEST(PathHelpers, NormalizeJoinBaseParent) {
