@@ -131,6 +131,7 @@ tier::Result<void> PerfAccessSampler::setTargets(const std::vector<pid_t>& pids)
     retired_.throttled += gone.throttled;
     retired_.malformed += gone.malformed;
     retired_.cpu_seconds += gone.cpu_seconds;
+    sched_files_.erase(it->first);
     it = per_pid_.erase(it);
   }
   std::string refused;
@@ -251,9 +252,10 @@ tier::Result<void> PerfAccessSampler::pollOne(PerfSampler& sampler, SampleBatch&
   event_of_.clear();
   auto got = sampler.poll(scratch_, &event_of_);
   if (!got) return std::unexpected(got.error());
-  const auto status = sampler.status();
   // A per-process ring holds its process's samples only: no filter needed.
   const bool filter = system_ && &sampler == &*system_;
+  uint32_t weighed_event = UINT32_MAX;  // events come in runs: ask for a period per run
+  uint64_t weight = 1;
   for (size_t i = 0; i < scratch_.size(); ++i) {
     AccessSample& sample = scratch_[i];
     if (filter && !targets_.contains(sample.pid)) {
@@ -261,7 +263,11 @@ tier::Result<void> PerfAccessSampler::pollOne(PerfSampler& sampler, SampleBatch&
       continue;
     }
     const uint32_t event = i < event_of_.size() ? event_of_[i] : 0;
-    sample.weight = event < status.size() ? std::max<uint64_t>(1, status[event].period) : 1;
+    if (event != weighed_event) {
+      weighed_event = event;
+      weight = std::max<uint64_t>(1, sampler.period(event));
+    }
+    sample.weight = weight;
     out.accesses.push_back(sample);
   }
   return {};
@@ -287,8 +293,17 @@ tier::Result<void> PerfAccessSampler::poll(SampleBatch& out) {
 // least as new as its fault's, never older (idle is never called early).
 void PerfAccessSampler::readScanPasses(SampleBatch& out) {
   for (const auto& [pid, sampler] : per_pid_) {
-    auto text = proc_->readFile(fmt::format("{}/sched", pid));
-    if (!text) continue;  // gone, or no CONFIG_SCHED_DEBUG: no idle signal
+    auto held = sched_files_.find(pid);
+    if (held == sched_files_.end()) {
+      auto opened = proc_->hold(fmt::format("{}/sched", pid));
+      if (!opened) continue;  // gone, or no CONFIG_SCHED_DEBUG: no idle signal
+      held = sched_files_.emplace(pid, std::move(*opened)).first;
+    }
+    auto text = held->second.read();
+    if (!text) {
+      sched_files_.erase(held);  // the process left
+      continue;
+    }
     auto seq = tier::parseNumaScanSeq(*text);
     if (seq && seq->has_value()) out.passes.push_back({pid, **seq});  // 0 too: none completed yet
   }

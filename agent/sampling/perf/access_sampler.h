@@ -192,6 +192,7 @@ class PerfAccessSampler : public Sampler {
   std::string name_;
   std::optional<PerfSampler> system_;     // hardware: one system-wide sampler
   std::map<pid_t, PerfSampler> per_pid_;  // hint_faults: one process target each
+  std::map<pid_t, tier::HeldFile> sched_files_;  // /proc/PID/sched, read at every poll
   const tier::FsRoot* sys_ = nullptr;     // for opening per-pid samplers
   const tier::FsRoot* proc_ = nullptr;
   SamplerStats retired_;  // stats of per-pid samplers whose process left

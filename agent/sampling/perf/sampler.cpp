@@ -661,6 +661,10 @@ SamplerStats PerfSampler::stats() const {
   return total;
 }
 
+uint64_t PerfSampler::period(size_t event) const {
+  return event < impl_->events.size() ? impl_->events[event].controller.period() : 0;
+}
+
 std::vector<PerfSampler::EventStatus> PerfSampler::status() const {
   std::vector<EventStatus> list;
   for (const auto& event : impl_->events) {

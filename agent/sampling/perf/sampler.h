@@ -123,6 +123,9 @@ class PerfSampler {
     size_t rings = 0, fds = 0;
   };
   std::vector<EventStatus> status() const;
+  // One event's current sample period (0 for no such event), without
+  // copying every event's status: asked at every poll.
+  uint64_t period(size_t event) const;
   const std::vector<EventSpec>& events() const;
   // Events dropped by skip_failed_events, with the reason.
   const std::vector<tier::Error>& skipped() const;
