@@ -77,28 +77,35 @@ size_t HeatMap::hashOf(const Key& k) {
 
 size_t HeatMap::findSlot(const Key& key) const {
   const size_t mask = slots_.size() - 1;
-  for (size_t s = hashOf(key) & mask;; s = (s + 1) & mask) {
+  const size_t hash = hashOf(key);
+  const uint32_t tag = tagOf(hash);
+  for (size_t s = hash & mask;; s = (s + 1) & mask) {
     const uint32_t v = slots_[s];
-    if (v == 0 || entries_[v - 1].key() == key) return s;
+    // The tag turns away nearly every other key without reading its entry:
+    // under the lab's TCG each entry read is a guest TLB miss.
+    if (v == 0 || ((v & ~index_mask_) == tag && entries_[entryOf(v)].key() == key)) return s;
   }
 }
 
 void HeatMap::insertSlot(uint32_t index) {
   if ((entries_.size() + 1) * 2 > slots_.size()) growSlots();
-  slots_[findSlot(entries_[index].key())] = index + 1;
+  const Key key = entries_[index].key();
+  slots_[findSlot(key)] = tagOf(hashOf(key)) | (index + 1);
 }
 
 void HeatMap::growSlots() {
   slots_.assign(slots_.size() * 2, 0);
-  for (uint32_t i = 0; i < entries_.size(); ++i)
-    slots_[findSlot(entries_[i].key())] = i + 1;
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    const Key key = entries_[i].key();
+    slots_[findSlot(key)] = tagOf(hashOf(key)) | (i + 1);
+  }
 }
 
 // Backward-shift deletion keeps every probe chain unbroken without tombstones.
 void HeatMap::eraseSlot(size_t hole) {
   const size_t mask = slots_.size() - 1;
   for (size_t j = (hole + 1) & mask; slots_[j] != 0; j = (j + 1) & mask) {
-    const size_t home = hashOf(entries_[slots_[j] - 1].key()) & mask;
+    const size_t home = hashOf(entries_[entryOf(slots_[j])].key()) & mask;
     // Move j into the hole unless its home lies cyclically in (hole, j].
     const bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (stays) continue;
@@ -117,6 +124,9 @@ HeatMap::HeatMap(Config config)
   if (config_.max_entries == 0) config_.max_entries = 1;
   if (config_.eviction_samples == 0) config_.eviction_samples = 1;
   if (config_.max_region_pages == 0) config_.max_region_pages = 1;
+  const auto index_bits =
+      static_cast<int>(std::bit_width(std::min<uint64_t>(config_.max_entries, UINT32_MAX - 1) + 1));
+  index_mask_ = index_bits >= 32 ? UINT32_MAX : (uint32_t{1} << index_bits) - 1;
 }
 
 uint64_t HeatMap::nextRandom() {
@@ -172,7 +182,8 @@ HeatMap::Scale HeatMap::growthAt(uint64_t now_ns) {
 void HeatMap::erase(size_t i) {
   eraseSlot(findSlot(entries_[i].key()));
   if (i + 1 != entries_.size()) {
-    slots_[findSlot(entries_.back().key())] = static_cast<uint32_t>(i) + 1;
+    uint32_t& slot = slots_[findSlot(entries_.back().key())];
+    slot = (slot & ~index_mask_) | (static_cast<uint32_t>(i) + 1);
     entries_[i] = entries_.back();
   }
   entries_.pop_back();
@@ -260,7 +271,7 @@ HeatMap::Entry& HeatMap::insert(Key key, uint64_t pages, uint32_t seen_pass) {
 HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
   const uint32_t seen_pass = passesOf(key.pid).passes;
   if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
-    Entry& e = entries_[v - 1];
+    Entry& e = entries_[entryOf(v)];
     markSeen(e, seen_pass, pages);
     return e;
   }
@@ -275,7 +286,7 @@ void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t n
   Entry* e = nullptr;
   // One probe for the common case, a page already tracked.
   if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
-    e = &entries_[v - 1];
+    e = &entries_[entryOf(v)];
     markSeen(*e, seen_pass, 1);
   } else if (entries_.size() >= config_.max_entries && !admit(key, w * max_lambda_, now_ns)) {
     ++rejected_;
@@ -312,7 +323,7 @@ void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_acc
 
 const HeatMap::Entry* HeatMap::find(pid_t pid, uint64_t page) const {
   const uint32_t v = slots_[findSlot(Key{pid, page})];
-  return v == 0 ? nullptr : &entries_[v - 1];
+  return v == 0 ? nullptr : &entries_[entryOf(v)];
 }
 
 double HeatMap::fastHeat(pid_t pid, uint64_t page, uint64_t now_ns) const {
@@ -340,7 +351,7 @@ std::vector<PageRef> HeatMap::snapshot(uint64_t now_ns) const {
 
 void HeatMap::setNode(pid_t pid, uint64_t page, int node) {
   if (const uint32_t v = slots_[findSlot(Key{pid, page})]; v != 0)
-    entries_[v - 1].node = static_cast<int16_t>(std::clamp(node, INT16_MIN + 1, INT16_MAX));
+    entries_[entryOf(v)].node = static_cast<int16_t>(std::clamp(node, INT16_MIN + 1, INT16_MAX));
 }
 
 int HeatMap::node(pid_t pid, uint64_t page) const {

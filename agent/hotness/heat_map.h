@@ -264,8 +264,13 @@ class HeatMap {
   double slow_lambda_;
   double max_lambda_;
   std::vector<Entry> entries_;  // dense, for sampling eviction
-  // Open addressing (linear probing, load <= 1/2): entry index + 1, 0 = empty.
+  // Open addressing (linear probing, load <= 1/2): entry index + 1 in the low
+  // bits (index_mask_), a tag from the key's hash in the bits above them; 0 =
+  // empty. A map of up to 2^16 entries keeps a 16-bit tag.
   std::vector<uint32_t> slots_ = std::vector<uint32_t>(1024, 0);
+  uint32_t index_mask_ = UINT32_MAX;
+  uint32_t tagOf(size_t hash) const { return static_cast<uint32_t>(hash >> 32) & ~index_mask_; }
+  size_t entryOf(uint32_t slot) const { return (slot & index_mask_) - 1; }
   std::unordered_map<pid_t, std::string> labels_;
   struct Passes {
     uint32_t now = 0;
