@@ -432,6 +432,7 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   lap(&PolicyStatus::cpu_moves);
   group.moved_since_read +=
       static_cast<int64_t>(done.promoted) - static_cast<int64_t>(done.demoted);
+  if (env_.plan_log) logPlan(group, in, plan, done, on_fast);
   // Displacements whose promotions then failed for room freed pages that
   // MemFree does not show yet: wait a plan for the kernel to drain them.
   group.promotions_found_no_room = done.promotions_target_full > 0 && done.demoted > 0;
@@ -439,6 +440,22 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   for (const auto* list : {&plan.promote, &plan.demote})
     for (const auto& ref : *list)
       group.heat.setNode(ref.pid, ref.page, hotness::HeatMap::kNodeUnknown);
+}
+
+void PolicyLoop::logPlan(const Group& group, const hotness::ClassifyInput& in,
+                         const hotness::Plan& plan, const Executed& done, uint64_t on_fast) const {
+  std::string passes;
+  for (const auto& [pid, count] : passes_of_)
+    if (const auto it = initiator_of_.find(pid);
+        it != initiator_of_.end() && groups_.at(it->second).get() == &group)
+      passes += fmt::format("{}{}:{}", passes.empty() ? "" : ",", pid, count);
+  env_.plan_log(fmt::format(
+      "plan: {} hot pages (threshold {:.3g}), {} on the fast tier, {} free (keep {}), scan passes "
+      "{}; planned promote {} demote {}{}; moved {} up, {} down ({} found no room)",
+      plan.hot_pages, plan.hot_threshold, on_fast, in.fast_free_pages,
+      std::max(in.low_watermark_pages, in.headroom_pages), passes.empty() ? "-" : passes,
+      plan.promote.size(), plan.demote.size(), in.displace ? "" : " (no displacing)",
+      done.promoted, done.demoted, done.promotions_target_full));
 }
 
 // Plans that move (next to) nothing twice running: the placement follows the

@@ -65,6 +65,8 @@ struct PolicyEnvironment {
   std::function<std::vector<TierView>()> tiers;  // fresh node memory
   std::function<RoomSettings()> room;            // headroom and rate from [migration]
   std::function<std::map<int, uint64_t>(pid_t)> resident_bytes_by_node;  // numa_maps
+  // One line per plan: what it saw and did (the agent logs it at debug).
+  std::function<void(const std::string&)> plan_log;
 };
 
 struct PolicyStatus {
@@ -133,6 +135,8 @@ class PolicyLoop {
   Executed execute(const MovePlan& moves);
   uint64_t pagesOnFast(Group& group);
   void adaptInterval(double cpu_spent, double wall_spent);
+  void logPlan(const Group& group, const hotness::ClassifyInput& in, const hotness::Plan& plan,
+               const Executed& done, uint64_t on_fast) const;
   void noteSettling();
   Group& groupFor(int initiator);
   hotness::Config heatConfig(const TierView& view) const;

@@ -9,6 +9,7 @@
 # Budget for every mover: TIERING_RATE_MBPS (default 64) MiB/s.
 # tierd: TIERD_BENCH_NO_POLICY=1 leaves out the [policy] section;
 # TIERD_BENCH_CONFIG=FILE replaces the generated configuration;
+# TIERD_BENCH_VERBOSE=1 runs tierd with -v (a debug line per plan in tierd.log);
 # TIERD_BENCH_PERF=1 records tierd's threads with perf (call graphs, kernel
 # included) while the workload runs: perf.data and kallsyms in $LAB_OUT, read
 # with perf report -i perf.data --kallsyms kallsyms (it costs the guest CPU:
@@ -167,7 +168,7 @@ case $policy in
       policy_section=false
     fi
     { echo "# tierd -c tierd.toml:"; cat "$dir/tierd.toml"; } >> "$setup"
-    "$build/agent/daemon/tierd" -c "$dir/tierd.toml" 2> "$out/tierd.log" &
+    "$build/agent/daemon/tierd" ${TIERD_BENCH_VERBOSE:+-v} -c "$dir/tierd.toml" 2> "$out/tierd.log" &
     tierd_pid=$!
     for _ in $(seq 50); do
       [[ -S "$dir/tierd.sock" ]] && break

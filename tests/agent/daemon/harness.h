@@ -149,7 +149,9 @@ struct Workload {
 
 class Agent {
  public:
-  explicit Agent(const std::string& extra_config = "") : dir_(makeDir()) {
+  // `args` go on tierd's command line after -c (e.g. "-v").
+  explicit Agent(const std::string& extra_config = "", std::vector<std::string> args = {})
+      : dir_(makeDir()), args_(std::move(args)) {
     writeConfig(extra_config);
     if (!launch()) ADD_FAILURE() << "tierd did not start:\n" << log();
   }
@@ -176,8 +178,9 @@ class Agent {
   }
   // Starts tierd and waits until its socket answers.
   bool launch() {
-    child_.emplace(std::vector<std::string>{TIERD_PATH, "-c", configPath()},
-                   (dir_ / "tierd.log").string());
+    std::vector<std::string> command{TIERD_PATH, "-c", configPath()};
+    command.insert(command.end(), args_.begin(), args_.end());
+    child_.emplace(command, (dir_ / "tierd.log").string());
     for (int i = 0; i < 200; ++i) {
       if (tierctl({"status"}).exit_code == 0) return true;
       std::this_thread::sleep_for(50ms);
@@ -211,6 +214,7 @@ class Agent {
     return dir;
   }
   fs::path dir_;
+  std::vector<std::string> args_;
   std::optional<Child> child_;
 };
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -159,7 +160,8 @@ TEST_F(PolicyLab, PromotesAKnownHotSetAndDemotesAKnownColdSet) {
   Agent agent(
       "[agent]\nmode = \"takeover\"\n[migration]\nrate_limit_mbps = 64\nmin_free_mb = 8\n"
       "min_free_percent = 0\n[policy]\ninterval_ms = 1000\n[[workloads]]\nname = \"test\"\n"
-      "comm = \"tierd_test_wo.*\"\n");
+      "comm = \"tierd_test_wo.*\"\n",
+      {"-v"});
   long scan_max_during = -1;
   double hot_fast = 0, cold_far = 0;
   const auto started = std::chrono::steady_clock::now();
@@ -182,6 +184,9 @@ TEST_F(PolicyLab, PromotesAKnownHotSetAndDemotesAKnownColdSet) {
   // once most faults are local).
   EXPECT_GE(hot_fast, 0.5) << agent.log();
   EXPECT_GE(cold_far, 0.1) << "the cold set never made room";
+  // With -v each plan logs a line saying what it moved.
+  EXPECT_TRUE(std::regex_search(agent.log(), std::regex("plan: .*; moved [1-9][0-9]* up")))
+      << agent.log();
   EXPECT_TRUE(hot.verify().starts_with("OK")) << "bytes changed under the moves";
   EXPECT_TRUE(cold.verify().starts_with("OK"));
   // tierd's own memory sits on the slower tier, off the node it fills for
