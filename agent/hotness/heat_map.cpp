@@ -124,6 +124,7 @@ HeatMap::HeatMap(Config config)
   if (config_.max_entries == 0) config_.max_entries = 1;
   if (config_.eviction_samples == 0) config_.eviction_samples = 1;
   if (config_.max_region_pages == 0) config_.max_region_pages = 1;
+  single_scale_ = config_.fast_half_life_s == config_.slow_half_life_s;
   const auto index_bits =
       static_cast<int>(std::bit_width(std::min<uint64_t>(config_.max_entries, UINT32_MAX - 1) + 1));
   index_mask_ = index_bits >= 32 ? UINT32_MAX : (uint32_t{1} << index_bits) - 1;
@@ -149,6 +150,7 @@ HeatMap::Scale HeatMap::scaleAt(uint64_t now_ns) const {
   scale.inv_slow = 1.0 / scale.slow;
   scale.fast_gain = fast_lambda_ * scale.fast;
   scale.slow_gain = slow_lambda_ * scale.slow;
+  scale.fast_gain_f = static_cast<float>(scale.fast_gain);
   scale_cache_ = scale;
   return scale;
 }
@@ -195,6 +197,25 @@ double HeatMap::evictOne() {
   // Stored scores share one epoch, so they compare without decaying.
   const Scale scale = scale_cache_.valid ? scale_cache_ : scaleAt(epoch_ns_);
   size_t best = 0;
+  if (single_scale_) {
+    // One score per entry, never negative: its bits order as its value
+    // does, so the samples compare as integers.
+    uint32_t best_key = 0;
+    for (unsigned s = 0; s < config_.eviction_samples; ++s) {
+      const auto i = static_cast<size_t>(((nextRandom() >> 32) * entries_.size()) >> 32);
+      const Entry& e = entries_[i];
+      const float score = e.pages > 1 ? e.fast / static_cast<float>(e.pages) : e.fast;
+      const uint32_t key = isIdle(e) ? 0 : std::bit_cast<uint32_t>(score);
+      if (s == 0 || key < best_key) {
+        best = i;
+        best_key = key;
+      }
+    }
+    const double best_heat = std::bit_cast<float>(best_key) * scale.inv_fast;
+    erase(best);
+    ++evictions_;
+    return best_heat;
+  }
   double best_heat = 0;
   for (unsigned s = 0; s < config_.eviction_samples; ++s) {
     // 32 random bits scaled to the size (entries are indexed by uint32_t):
@@ -281,19 +302,28 @@ HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
 void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t now_ns) {
   const Scale scale = growthAt(now_ns);
   const Key key{pid, address >> config_.page_shift};
-  const double w = static_cast<double>(weight);
   const uint32_t seen_pass = passesOf(pid).passes;
   Entry* e = nullptr;
   // One probe for the common case, a page already tracked.
   if (const uint32_t v = slots_[findSlot(key)]; v != 0) {
     e = &entries_[entryOf(v)];
     markSeen(*e, seen_pass, 1);
-  } else if (entries_.size() >= config_.max_entries && !admit(key, w * max_lambda_, now_ns)) {
+  } else if (entries_.size() >= config_.max_entries &&
+             !admit(key, static_cast<double>(weight) * max_lambda_, now_ns)) {
     ++rejected_;
     return;
   } else {
     e = &insert(key, 1, seen_pass);
   }
+  if (single_scale_) {
+    // The two scores evolve alike: one multiply-add in float (under the
+    // lab's TCG each floating-point operation and conversion is a helper
+    // call, and the double path took nine).
+    e->fast += static_cast<float>(weight) * scale.fast_gain_f;
+    e->slow = e->fast;
+    return;
+  }
+  const double w = static_cast<double>(weight);
   e->fast = static_cast<float>(e->fast + w * scale.fast_gain);
   e->slow = static_cast<float>(e->slow + w * scale.slow_gain);
 }
@@ -455,7 +485,9 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   double max_heat = 0;
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
-    heats[i] = isIdle(e) ? 0.0 : std::max(e.fast * fast_decay, e.slow * slow_decay);
+    heats[i] = isIdle(e)       ? 0.0
+               : single_scale_ ? e.fast * fast_decay
+                               : std::max(e.fast * fast_decay, e.slow * slow_decay);
     max_heat = std::max(max_heat, heats[i]);
   }
   const double min_hot = std::max(in.min_hot_heat, in.min_hot_fraction_of_max * max_heat);

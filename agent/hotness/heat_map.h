@@ -237,6 +237,7 @@ class HeatMap {
     // 1 / fast and 1 / slow (stored score -> heat), lambda * scale (weight
     // -> stored score).
     double inv_fast = 1, inv_slow = 1, fast_gain = 0, slow_gain = 0;
+    float fast_gain_f = 0;  // fast_gain for the single-scale sample path
   };
 
   Entry& touch(Key key, uint64_t pages);
@@ -263,6 +264,9 @@ class HeatMap {
   double fast_lambda_;  // ln2 / half-life, per second
   double slow_lambda_;
   double max_lambda_;
+  // Both half-lives equal (hint faults): slow == fast in every entry, and
+  // the per-sample paths work on one float score.
+  bool single_scale_ = false;
   std::vector<Entry> entries_;  // dense, for sampling eviction
   // Open addressing (linear probing, load <= 1/2): entry index + 1 in the low
   // bits (index_mask_), a tag from the key's hash in the bits above them; 0 =

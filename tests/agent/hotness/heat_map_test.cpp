@@ -651,5 +651,33 @@ TEST(HeatMap, AtTheCapAColdNewcomerWaitsAndAHotOneEnters) {
   EXPECT_EQ(map.entries(), 64u);
 }
 
+// Equal half-lives (the hint-fault sampler's) take the one-score paths: a
+// sample updates both scales alike, and eviction compares the score's bits.
+TEST(HeatMap, WithEqualHalfLivesBothScalesAgreeAndTheColdestSampledEntryIsEvicted) {
+  for (const double slow_half_life : {120.0, 60.0}) {  // one score, then the usual two
+    Config config;
+    config.fast_half_life_s = 120;
+    config.slow_half_life_s = slow_half_life;
+    config.max_entries = 4;
+    config.eviction_samples = 64;  // all four entries sampled, but with odds of 1 in 10^8
+    HeatMap map(config);
+    const uint64_t second = 1'000'000'000;
+    for (uint64_t page : {1, 2, 3})
+      map.addAccess(1, addr(page), 50, 0);
+    map.addAccess(1, addr(4), 2, 0);  // the coldest
+    map.addAccess(1, addr(1), 50, 30 * second);
+    const double expected = std::log(2.0) / 120 * (50 * std::exp2(-30.0 / 120) + 50);
+    EXPECT_NEAR(map.fastHeat(1, 1, 30 * second), expected, expected * 1e-5);
+    if (slow_half_life == 120.0) {
+      EXPECT_EQ(map.fastHeat(1, 1, 30 * second), map.slowHeat(1, 1, 30 * second));
+    }
+    map.addAccess(1, addr(5), 50, 30 * second);  // hotter than the floor (nothing evicted yet)
+    EXPECT_EQ(map.entries(), 4u);
+    EXPECT_EQ(map.heat(1, 4, 30 * second), 0) << "slow half-life " << slow_half_life;
+    for (uint64_t page : {1, 2, 3, 5})
+      EXPECT_GT(map.heat(1, page, 30 * second), 0) << page;
+  }
+}
+
 }  // namespace
 }  // namespace tierd::hotness
