@@ -109,7 +109,7 @@ TEST(HeldFile, ReadsTheWholeFileAnewEachTime) {
   auto held = root->hold("proc/1/sched");
   ASSERT_TRUE(held.has_value()) << held.error().message();
   EXPECT_EQ(held->read().value(), std::string(10000, 'a'));  // more than one 4 KiB read
-  tree.file("proc/1/sched", "shorter\n");                     // rewritten in place
+  tree.file("proc/1/sched", "shorter\n");                    // rewritten in place
   EXPECT_EQ(held->read().value(), "shorter\n");
 }
 

@@ -13,8 +13,8 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <thread>
 
