@@ -11,6 +11,7 @@ namespace tierd {
 enum class Priority { Err = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7 };
 
 void setLogThreshold(Priority most_verbose);
+bool logs(Priority priority);  // false when lines of this priority are dropped
 void logLine(Priority priority, std::string_view message);
 
 template <typename... Args>

@@ -169,8 +169,9 @@ void Agent::startPolicy() {
       .processes = [this] { return policyProcesses(); },
       .tiers = [this] { return tierViews(); },
       .room = [this] { return policyRoom(); },
-      .resident_bytes_by_node = [this](pid_t pid) { return residentBytesByNode(pid); },
-      .plan_log = [this](const std::string& line) { log(Priority::Debug, "{}", line); }};
+      .resident_bytes_by_node = [this](pid_t pid) { return residentBytesByNode(pid); }};
+  if (logs(Priority::Debug))
+    env.plan_log = [](const std::string& line) { log(Priority::Debug, "{}", line); };
   policy_ = std::make_unique<policy::PolicyLoop>(policySettings(), std::move(selection->sampler),
                                                  *engine_, page_ops_, proc_, std::move(env));
   policy_->start();

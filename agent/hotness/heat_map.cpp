@@ -515,7 +515,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   // Free memory below the larger of the low watermark and the headroom (at
   // least the kernel's mover floor, above the point where its own reclaim
   // begins) is pressure: cold pages leave, as much as restores that line.
-  const uint64_t keep_free = std::max(in.low_watermark_pages, in.headroom_pages);
+  const uint64_t keep_free = in.keepFreePages();
   const bool pressure = in.fast_free_pages + in.per_cpu_free_pages < keep_free;
   std::map<pid_t, uint64_t> hot_by_pid;
   std::vector<PageRef> candidates, cold, warm;

@@ -82,6 +82,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -140,6 +141,8 @@ struct ClassifyInput {
   // When set, where a page is comes from its entry (setNode) and the
   // locator is not asked: one test per entry instead of a lookup.
   std::vector<int> fast_nodes;
+  // Free memory below this is pressure: the larger of the low watermark and the headroom.
+  uint64_t keepFreePages() const { return std::max(low_watermark_pages, headroom_pages); }
 };
 
 struct ProcessHot {

@@ -452,10 +452,10 @@ void PolicyLoop::logPlan(const Group& group, const hotness::ClassifyInput& in,
   env_.plan_log(fmt::format(
       "plan: {} hot pages (threshold {:.3g}), {} on the fast tier, {} free (keep {}), scan passes "
       "{}; planned promote {} demote {}{}; moved {} up, {} down ({} found no room)",
-      plan.hot_pages, plan.hot_threshold, on_fast, in.fast_free_pages,
-      std::max(in.low_watermark_pages, in.headroom_pages), passes.empty() ? "-" : passes,
-      plan.promote.size(), plan.demote.size(), in.displace ? "" : " (no displacing)", done.promoted,
-      done.demoted, done.promotions_target_full));
+      plan.hot_pages, plan.hot_threshold, on_fast, in.fast_free_pages, in.keepFreePages(),
+      passes.empty() ? "-" : passes, plan.promote.size(), plan.demote.size(),
+      in.displace ? "" : " (no displacing)", done.promoted, done.demoted,
+      done.promotions_target_full));
 }
 
 // Plans that move (next to) nothing twice running: the placement follows the

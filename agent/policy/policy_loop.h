@@ -65,7 +65,8 @@ struct PolicyEnvironment {
   std::function<std::vector<TierView>()> tiers;  // fresh node memory
   std::function<RoomSettings()> room;            // headroom and rate from [migration]
   std::function<std::map<int, uint64_t>(pid_t)> resident_bytes_by_node;  // numa_maps
-  // One line per plan: what it saw and did (the agent logs it at debug).
+  // One line per plan: what it saw and did (the agent logs it at debug, and
+  // leaves this unset otherwise: the line is not made for nobody).
   std::function<void(const std::string&)> plan_log;
 };
 

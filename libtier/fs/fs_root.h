@@ -45,7 +45,6 @@ class HeldFile {
   ~HeldFile();
   // The whole file, valid until the next read().
   Result<std::string_view> read();
-  bool isOpen() const { return fd_ >= 0; }
 
  private:
   friend class FsRoot;
