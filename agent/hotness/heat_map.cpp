@@ -577,20 +577,6 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   uint64_t room = free_after > keep_free ? free_after - keep_free : 0;
   uint64_t promote_budget = in.promote_budget_pages;
   size_t next_out = 0;
-  // Near the threshold one page's heat is within the noise of another's (one
-  // hint-fault latency per pass): swapping a warm page for a candidate only
-  // twice as hot moved thousands of pages back and forth at steady state in
-  // the lab's Zipf runs, for no share. Where passes are counted, a page no
-  // longer used goes idle (heat 0, cold) within idle_passes, so a warm page
-  // leaves only for a candidate cold_divisor times hotter still; without
-  // passes, a moved hot set's old pages only cool through the warm band,
-  // and the plain margin lets the new set in.
-  const auto beats = [&](const PageRef& candidate, const PageRef& victim) {
-    const bool firm =
-        victim.heat >= plan.warm_band && config_.idle_passes != 0 && passesOf(victim.pid).known;
-    const double margin = firm ? in.benefit_margin * in.cold_divisor : in.benefit_margin;
-    return candidate.heat >= margin * victim.heat;
-  };
   const auto skipHeld = [&] {
     while (next_out < displaceable.size() && isHeld(displaceable[next_out]))
       ++next_out;
@@ -600,7 +586,8 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
     if (isHeld(c)) continue;
     skipHeld();
     while (in.displace && c.pages > room && next_out < displaceable.size() &&
-           beats(c, displaceable[next_out]) && displaceable[next_out].pages <= demote_budget) {
+           c.heat >= in.benefit_margin * displaceable[next_out].heat &&
+           displaceable[next_out].pages <= demote_budget) {
       plan.demote.push_back(displaceable[next_out]);
       demote_budget -= displaceable[next_out].pages;
       room += displaceable[next_out].pages;

@@ -70,16 +70,12 @@
 //     headroom that large is the kernel's own reserve, already a band above
 //     the point where reclaim starts); beyond that room, a candidate displaces (demotes)
 //     the coldest not-hot fast page only when its heat is at least
-//     benefit_margin times that page's heat (the benefit margin), and
-//     cold_divisor times that again for a page in the warm band of a
-//     process whose passes are counted (its unused pages go idle instead);
+//     benefit_margin times that page's heat (the benefit margin);
 //   - on the fast node, heat < threshold / cold_divisor -> demote, only while
 //     fast free memory is under the keep-free line, and only as much as
 //     brings it back there;
 //   - the warm band [threshold / cold_divisor, threshold) never moves on its
-//     own (hysteresis); it leaves only when displaced by the margin rule,
-//     whose wider margin there keeps estimates within each other's noise
-//     from trading places.
+//     own (hysteresis); it leaves only when displaced by the margin rule.
 // Promotions are ordered by heat descending, demotions ascending (ties by
 // pid, page), each list capped by its page budget.
 #pragma once

@@ -366,44 +366,6 @@ TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {
   EXPECT_TRUE(waiting.demote.empty());
 }
 
-TEST(HeatMap, AWarmPageLeavesOnlyForAMuchHotterCandidate) {
-  // The fast tier is full; page 40 is warm (under the threshold, above the
-  // cold line). With scan passes counted, a candidate twice as hot is within
-  // the noise of one pass's latencies: no swap. Only one benefit_margin *
-  // cold_divisor times hotter displaces it. Without passes (DAMON), the
-  // plain margin: a moved hot set's old pages never go idle.
-  const auto planFor = [](double candidate_weight, bool passes = true) {
-    HeatMap map;
-    for (uint64_t pass = 0; pass < 2; ++pass) {  // a page is promoted once seen in two
-      if (passes) map.setScanPasses(1, pass);
-      for (uint64_t p = 0; p < 8; ++p)
-        map.addAccess(1, addr(p), 100, 0);              // hot, on fast
-      map.addAccess(1, addr(40), 40, 0);                // warm, on fast
-      map.addAccess(1, addr(60), candidate_weight, 0);  // on slow
-    }
-    ClassifyInput in;
-    in.capacity_pages = 9;
-    in.benefit_margin = 2;
-    in.cold_divisor = 4;
-    return map.classify(
-        in, [](pid_t, uint64_t page) { return page != 60; }, 0);
-  };
-  const Plan close = planFor(100);
-  EXPECT_GT(close.hot_threshold, 0.0);
-  EXPECT_LT(close.warm_band, close.hot_threshold);
-  EXPECT_TRUE(close.promote.empty());
-  EXPECT_TRUE(close.demote.empty());
-  const Plan far_hotter = planFor(1000);
-  ASSERT_EQ(far_hotter.promote.size(), 1u);
-  EXPECT_EQ(far_hotter.promote[0].page, 60u);
-  ASSERT_EQ(far_hotter.demote.size(), 1u);
-  EXPECT_EQ(far_hotter.demote[0].page, 40u);
-  const Plan no_passes = planFor(100, false);
-  ASSERT_EQ(no_passes.promote.size(), 1u);
-  ASSERT_EQ(no_passes.demote.size(), 1u);
-  EXPECT_EQ(no_passes.demote[0].page, 40u);
-}
-
 TEST(HeatMap, APageUnseenForIdlePassesIsColdWhateverItsHeat) {
   // The hot window moved: the old one, on the fast tier, built up heat but
   // has not faulted for three scanner passes, while the new one faults every
