@@ -139,7 +139,8 @@ struct ClassifyInput {
   // or evicted as coldest): cold with heat 0, first to leave.
   std::vector<PageRef> untracked_fast;
   // When set, where a page is comes from its entry (setNode) and the
-  // locator is not asked: one test per entry instead of a lookup.
+  // locator is not asked: one test per entry instead of a lookup. A page
+  // whose node is not known then is not promoted.
   std::vector<int> fast_nodes;
   // Free memory below this is pressure: the larger of the low watermark and the headroom.
   uint64_t keepFreePages() const { return std::max(low_watermark_pages, headroom_pages); }

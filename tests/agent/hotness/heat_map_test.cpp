@@ -441,6 +441,23 @@ TEST(HeatMap, APageSeenInOnePassOnlyIsNotPromoted) {
   EXPECT_EQ(plan.promote[0].page, 1u);
 }
 
+TEST(HeatMap, APageWhoseNodeIsUnknownIsNotPromoted) {
+  // With nodes kept in the entries, a hot page never placed (the placement
+  // queries ran out) may be on the fast tier already: promoting it would
+  // displace a page for nothing. Once placed on a slow node, it is promoted.
+  HeatMap map;
+  map.addAccess(1, addr(1), 100, 0);
+  map.addAccess(1, addr(2), 100, 0);
+  map.setNode(1, 2, 1);
+  ClassifyInput in = emptyFastTier(10);
+  in.fast_nodes = {0};
+  const Plan plan = map.classify(in, onSlow, 0);
+  ASSERT_EQ(plan.promote.size(), 1u);
+  EXPECT_EQ(plan.promote[0].page, 2u);
+  map.setNode(1, 1, 1);
+  EXPECT_EQ(map.classify(in, onSlow, 0).promote.size(), 2u);
+}
+
 TEST(HeatMap, NoPassCountsNoIdlePages) {
   // DAMON and hardware sampling report no passes: nothing is ever idle.
   HeatMap map;
