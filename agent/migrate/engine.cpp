@@ -181,8 +181,9 @@ bool MigrationEngine::isThpHead(uint64_t frame) const {
   return got && *got == sizeof(flags) && (flags & kThp) && (flags & kCompoundHead);
 }
 
-// Bytes that may still go to the node before it reaches its headroom.
-std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
+// Bytes that may still go to the node before it reaches its headroom;
+// `freed_bytes` the caller freed there, which may still sit in per-CPU lists.
+std::optional<uint64_t> MigrationEngine::headroomBytes(int node, uint64_t freed_bytes) const {
   auto memory = tier::readNodeMemory(sys_, node);
   if (!memory) return std::nullopt;
   EngineOptions options;
@@ -197,7 +198,11 @@ std::optional<uint64_t> MigrationEngine::headroomBytes(int node) const {
   const uint64_t reserve =
       std::max({options.min_free_bytes, static_cast<uint64_t>(total * options.min_free_fraction),
                 moverFloorBytes(node)});
-  const uint64_t free = memory->free_bytes;
+  uint64_t free = memory->free_bytes;
+  // Read now, not cached: what the lists hold changes with every allocation.
+  if (freed_bytes > 0)
+    if (auto marks = tier::readNodeWatermarks(proc_, node))
+      free += std::min(freed_bytes, marks->per_cpu_free);
   return free > reserve ? free - reserve : 0;
 }
 
@@ -267,7 +272,10 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
     }
   }
   if (batch.pages.empty()) return;
-  if (auto room = headroomBytes(request.target_node)) {
+  const uint64_t freed = request.freed_on_target_bytes > result.bytes_moved
+                            ? request.freed_on_target_bytes - result.bytes_moved
+                            : 0;
+  if (auto room = headroomBytes(request.target_node, freed)) {
     size_t fits = static_cast<size_t>(*room / page);
     if (fits < batch.pages.size()) {
       result.failed["target_full"] += batch.pages.size() - fits;

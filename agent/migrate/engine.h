@@ -53,6 +53,12 @@ struct MoveRequest {
   // policy counts what moved from move_pages' status and skips it: the
   // query walks every page again.
   bool read_back = true;
+  // Bytes the caller just freed on the target node (a plan's demotions before
+  // its promotions). The kernel keeps freed pages in per-CPU lists, which
+  // MemFree leaves out: up to this much of the node's per-CPU free memory
+  // counts as room. Without it, promotions after displacements found no
+  // room (1500 pages demoted for nothing in one lab plan).
+  uint64_t freed_on_target_bytes = 0;
   std::function<bool()> cancelled;
 };
 
@@ -109,7 +115,7 @@ class MigrationEngine {
   };
   tier::Result<void> presentPages(pid_t pid, const std::vector<Range>& ranges, PageSet& out) const;
   bool isThpHead(uint64_t frame) const;
-  std::optional<uint64_t> headroomBytes(int node) const;
+  std::optional<uint64_t> headroomBytes(int node, uint64_t freed_bytes) const;
   uint64_t moverFloorBytes(int node) const;
   void moveBatch(const MoveRequest& request, std::vector<uint64_t>& pages,
                  const std::unordered_set<uint64_t>& thp_heads, MoveResult& result);

@@ -451,11 +451,12 @@ void PolicyLoop::logPlan(const Group& group, const hotness::ClassifyInput& in,
       passes += fmt::format("{}{}:{}", passes.empty() ? "" : ",", pid, count);
   env_.plan_log(fmt::format(
       "plan: {} hot pages (threshold {:.3g}), {} on the fast tier, {} free (keep {}), scan passes "
-      "{}; planned promote {} demote {}{}; moved {} up, {} down ({} found no room)",
+      "{}; planned promote {} demote {}{}; moved {} up, {} down ({} found no room, {} already "
+      "there)",
       plan.hot_pages, plan.hot_threshold, on_fast, in.fast_free_pages, in.keepFreePages(),
       passes.empty() ? "-" : passes, plan.promote.size(), plan.demote.size(),
       in.displace ? "" : " (no displacing)", done.promoted, done.demoted,
-      done.promotions_target_full));
+      done.promotions_target_full, done.already_there));
 }
 
 // Plans that move (next to) nothing twice running: the placement follows the
@@ -489,10 +490,14 @@ void PolicyLoop::learnPlacement(Group& group, uint64_t now_ns) {
 
 PolicyLoop::Executed PolicyLoop::execute(const MovePlan& moves) {
   Executed done;
+  const uint64_t page_bytes = uint64_t{1} << kPageShift;
   const auto run = [&](const std::vector<migrate::MoveRequest>& requests, bool promote) {
     for (migrate::MoveRequest request : requests) {
       if (stopping_) return;
       request.dry_run = settings_.dry_run;
+      // What the demotions freed and the promotions so far did not take.
+      if (promote && done.demoted > done.promoted)
+        request.freed_on_target_bytes = (done.demoted - done.promoted) * page_bytes;
       request.cancelled = [this] { return stopping_.load(); };
       const migrate::MoveResult result = engine_.move(request);
       const double sampling0 = threadCpuSeconds();
@@ -502,6 +507,7 @@ PolicyLoop::Executed PolicyLoop::execute(const MovePlan& moves) {
       for (const auto& [reason, count] : result.failed)
         failed += count;
       (promote ? done.promoted : done.demoted) += result.pages_moved;
+      done.already_there += result.pages_already_there;
       if (promote)
         if (const auto it = result.failed.find("target_full"); it != result.failed.end())
           done.promotions_target_full += it->second;

@@ -132,6 +132,7 @@ class PolicyLoop {
   struct Executed {
     uint64_t promoted = 0, demoted = 0;
     uint64_t promotions_target_full = 0;
+    uint64_t already_there = 0;  // planned, but found on their target node
   };
   Executed execute(const MovePlan& moves);
   uint64_t pagesOnFast(Group& group);

@@ -174,6 +174,46 @@ TEST_F(EngineTest, NeverFillsTheTargetPastItsHeadroom) {
   EXPECT_EQ(result.pages_on_target_after, 1536u);
 }
 
+TEST_F(EngineTest, PagesTheCallerFreedCountAsRoomWhileInPerCpuLists) {
+  // Node 0's MemFree is at its mover floor (low + (high - low) / 2 = 250
+  // pages), and its per-CPU lists hold `listed` free pages. A plan that just
+  // demoted 512 pages from it may promote up to that many more, as far as the
+  // lists hold them; without that credit, none.
+  const auto moved = [&](uint64_t listed, uint64_t freed_pages) {
+    tier::test::TempTree sys_tree, proc_tree;
+    sys_tree.file("devices/system/node/node0/meminfo",
+                  "Node 0 MemTotal: 1048576 kB\nNode 0 MemFree: 1000 kB\n");
+    proc_tree.file("zoneinfo", fmt::format("Node 0, zone   Normal\n  pages free     250\n"
+                                           "        min      100\n        low      200\n"
+                                           "        high     300\n  pagesets\n    cpu: 0\n"
+                                           "              count: {}\n",
+                                           listed));
+    Buffer buffer(512);
+    buffer.touchAll();
+    const Range mapped = buffer.range();
+    proc_tree.file(fmt::format("{}/maps", getpid()),
+                   fmt::format("{:x}-{:x} rw-p 00000000 00:00 0\n", mapped.start, mapped.end));
+    auto sys = tier::FsRoot::open(sys_tree.root());
+    auto proc = tier::FsRoot::open(proc_tree.root());
+    FakePageOps fake(1);
+    EngineOptions options;
+    options.min_free_bytes = 0;
+    options.min_free_fraction = 0;
+    MigrationEngine engine(*proc, *sys, fake, options);
+    MoveRequest r = request(buffer, 0);
+    r.pages_known_present = true;
+    r.read_back = false;
+    r.freed_on_target_bytes = freed_pages * kPage;
+    MoveResult result = engine.move(r);
+    EXPECT_EQ(result.pages_moved + result.failed["target_full"], 512u);
+    return result.pages_moved;
+  };
+  EXPECT_EQ(moved(1024, 0), 0u);
+  EXPECT_EQ(moved(1024, 512), 512u);
+  EXPECT_EQ(moved(100, 512), 100u);
+  EXPECT_EQ(moved(1024, 300), 300u);
+}
+
 TEST_F(EngineTest, WithoutReadBackOnlyTheBatchesAreQueriedAndMovesStillCount) {
   Buffer buffer(64);
   buffer.touchAll();
