@@ -132,6 +132,7 @@ tier::Result<void> PerfAccessSampler::setTargets(const std::vector<pid_t>& pids)
     retired_.malformed += gone.malformed;
     retired_.cpu_seconds += gone.cpu_seconds;
     sched_files_.erase(it->first);
+    first_passes_.erase(it->first);
     it = per_pid_.erase(it);
   }
   std::string refused;
@@ -223,6 +224,7 @@ int64_t ScanPacer::next(uint64_t samples_total, uint64_t now_ns, double affordab
   const double factor = std::clamp(load, 0.5, 2.0);
   const int64_t want =
       std::clamp(static_cast<int64_t>(static_cast<double>(cap_ms) * factor), kMinCapMs, kMaxCapMs);
+  if (warming_ && want > cap_ms) return 0;
   return want == cap_ms ? 0 : want;
 }
 
@@ -292,6 +294,9 @@ tier::Result<void> PerfAccessSampler::poll(SampleBatch& out) {
 // later than the pass count read here: a page is stamped with a pass at
 // least as new as its fault's, never older (idle is never called early).
 void PerfAccessSampler::readScanPasses(SampleBatch& out) {
+  const auto now = static_cast<uint64_t>(
+      std::chrono::nanoseconds(std::chrono::steady_clock::now().time_since_epoch()).count());
+  bool warming = false;
   for (const auto& [pid, sampler] : per_pid_) {
     auto held = sched_files_.find(pid);
     if (held == sched_files_.end()) {
@@ -305,8 +310,13 @@ void PerfAccessSampler::readScanPasses(SampleBatch& out) {
       continue;
     }
     auto seq = tier::parseNumaScanSeq(*text);
-    if (seq && seq->has_value()) out.passes.push_back({pid, **seq});  // 0 too: none completed yet
+    if (!seq || !seq->has_value()) continue;
+    out.passes.push_back({pid, **seq});  // 0 too: none completed yet
+    const FirstPass& first = first_passes_.try_emplace(pid, FirstPass{**seq, now}).first->second;
+    warming = warming || (**seq - first.passes < ScanPacer::kWarmupPasses &&
+                          now - first.since_ns < ScanPacer::kWarmupMaxNs);
   }
+  pacer_.setWarming(warming);
 }
 
 // A process's samples come ring by ring, one ring per CPU, each in time

@@ -81,6 +81,18 @@ TEST(ScanPacer, ExpensivePassesSlowTheScannerDownAndCheapOnesSpeedItUp) {
   EXPECT_EQ(pacer.next(61'200, 30 * kSecond, 1000, 1500), ScanPacer::kMinCapMs);
 }
 
+TEST(ScanPacer, WhileATargetWarmsUpTheCapIsNotRaised) {
+  // 10x over the budget: the cap would double, but a target is still in its
+  // first passes. Cheap samples may still bring the cap down.
+  ScanPacer pacer;
+  pacer.setWarming(true);
+  (void)pacer.next(0, 0, 1000, 2000);
+  EXPECT_EQ(pacer.next(40'000, 4 * kSecond, 1000, 2000), 0);
+  EXPECT_EQ(pacer.next(40'400, 8 * kSecond, 1000, 2000), ScanPacer::kMinCapMs);
+  pacer.setWarming(false);
+  EXPECT_EQ(pacer.next(80'400, 12 * kSecond, 1000, 1000), 2000);
+}
+
 TEST(ScanPacer, NeverCapsAboveItsMaximum) {
   ScanPacer pacer;
   (void)pacer.next(0, 0, 1000, 20000);
