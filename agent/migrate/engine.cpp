@@ -273,8 +273,8 @@ void MigrationEngine::moveBatch(const MoveRequest& request, std::vector<uint64_t
   }
   if (batch.pages.empty()) return;
   const uint64_t freed = request.freed_on_target_bytes > result.bytes_moved
-                            ? request.freed_on_target_bytes - result.bytes_moved
-                            : 0;
+                             ? request.freed_on_target_bytes - result.bytes_moved
+                             : 0;
   if (auto room = headroomBytes(request.target_node, freed)) {
     size_t fits = static_cast<size_t>(*room / page);
     if (fits < batch.pages.size()) {
