@@ -516,7 +516,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
   // least the kernel's mover floor, above the point where its own reclaim
   // begins) is pressure: cold pages leave, as much as restores that line.
   const uint64_t keep_free = in.keepFreePages();
-  const bool pressure = in.fast_free_pages + in.per_cpu_free_pages < keep_free;
+  const bool pressure = in.pressure();
   std::map<pid_t, uint64_t> hot_by_pid;
   std::vector<PageRef> candidates, cold, warm;
   const auto isOnFast = [&](const Entry& e) {
@@ -594,6 +594,7 @@ Plan HeatMap::classify(const ClassifyInput& in, const Locator& onFast, uint64_t 
     if (c.pages > promote_budget) break;
     if (isHeld(c)) continue;
     skipHeld();
+    if (in.displace && c.pages > room) plan.displacing = true;
     while (in.displace && c.pages > room && next_out < displaceable.size() &&
            c.heat >= in.benefit_margin * displaceable[next_out].heat &&
            displaceable[next_out].pages <= demote_budget) {

@@ -144,6 +144,7 @@ struct ClassifyInput {
   std::vector<int> fast_nodes;
   // Free memory below this is pressure: the larger of the low watermark and the headroom.
   uint64_t keepFreePages() const { return std::max(low_watermark_pages, headroom_pages); }
+  bool pressure() const { return fast_free_pages + per_cpu_free_pages < keepFreePages(); }
 };
 
 struct ProcessHot {
@@ -159,6 +160,10 @@ struct Plan {
   double hot_threshold = 0;             // heat at or above which a page is hot
   double warm_band = 0;                 // lower edge of the warm band (the cold threshold)
   uint64_t hot_pages = 0;               // pages at or above hot_threshold
+  // A candidate found no room above the keep-free line while displacing was
+  // allowed: pages on the fast tier that the map does not track
+  // (ClassifyInput::untracked_fast, heat 0) would have been the first to go.
+  bool displacing = false;
   std::vector<ProcessHot> per_process;  // by pid
   std::map<std::string, uint64_t> hot_bytes_by_label;  // pids without a label are left out
 };

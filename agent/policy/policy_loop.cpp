@@ -85,6 +85,7 @@ PolicyLoop::~PolicyLoop() {
 void PolicyLoop::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
+  started_ = Clock::now();
   if (auto wakeup = tier::Wakeup::create()) {
     wakeup_.emplace(std::move(*wakeup));
   } else {
@@ -392,9 +393,6 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   in.displace = !group.promotions_found_no_room;
   in.cold_divisor = settings_.cold_divisor;
   in.min_hot_fraction_of_max = settings_.min_hot_fraction;
-  in.untracked_fast = sweepUntracked(group, now_ns);
-  lap(&PolicyStatus::cpu_sweep);
-
   const TierView& view = group.view;
   for (const auto& node : view.fast)
     in.fast_nodes.push_back(node.node);
@@ -407,7 +405,22 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
   const auto held = [&](pid_t pid, uint64_t page) {
     return engine_.recentlyMoved(pid, page << kPageShift);
   };
-  const hotness::Plan plan = group.heat.classify(in, onFast, now_ns, held);
+  // Untracked fast pages are the first to leave, so they matter only to a
+  // plan that demotes: under pressure, or one whose promotions displace.
+  // Other plans skip the sweep (a maps read and a placement query of
+  // sweep_pages pages).
+  const bool sweep_first = in.pressure();
+  if (sweep_first) {
+    in.untracked_fast = sweepUntracked(group, now_ns);
+    lap(&PolicyStatus::cpu_sweep);
+  }
+  hotness::Plan plan = group.heat.classify(in, onFast, now_ns, held);
+  if (!sweep_first && plan.displacing) {
+    lap(&PolicyStatus::cpu_classify);
+    in.untracked_fast = sweepUntracked(group, now_ns);
+    lap(&PolicyStatus::cpu_sweep);
+    plan = group.heat.classify(in, onFast, now_ns, held);
+  }
   const MovePlan moves = toMoveRequests(plan, view, kPageShift, kPagesPerRequest);
   round_planned_pages_ += moves.promote_pages + moves.demote_pages;
   round_hot_pages_ += plan.hot_pages;
@@ -452,11 +465,12 @@ void PolicyLoop::logPlan(const Group& group, const hotness::ClassifyInput& in,
   env_.plan_log(fmt::format(
       "plan: {} hot pages (threshold {:.3g}), {} on the fast tier, {} free (keep {}), scan passes "
       "{}; planned promote {} demote {}{}; moved {} up, {} down ({} found no room, {} already "
-      "there)",
+      "there); {:.1f} s after start",
       plan.hot_pages, plan.hot_threshold, on_fast, in.fast_free_pages, in.keepFreePages(),
       passes.empty() ? "-" : passes, plan.promote.size(), plan.demote.size(),
       in.displace ? "" : " (no displacing)", done.promoted, done.demoted,
-      done.promotions_target_full, done.already_there));
+      done.promotions_target_full, done.already_there,
+      std::chrono::duration<double>(Clock::now() - started_).count()));
 }
 
 // Plans that move (next to) nothing twice running: the placement follows the

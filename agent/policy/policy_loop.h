@@ -155,6 +155,7 @@ class PolicyLoop {
 
   std::map<int, std::unique_ptr<Group>> groups_;  // by initiator
   std::map<pid_t, int> initiator_of_;
+  std::chrono::steady_clock::time_point started_{};  // for the plan log
   std::map<pid_t, uint64_t> sweep_cursor_;
   std::vector<pid_t> targets_;
   std::chrono::steady_clock::time_point next_plan_{}, next_targets_{}, last_plan_{};

@@ -366,6 +366,33 @@ TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {
   EXPECT_TRUE(waiting.demote.empty());
 }
 
+TEST(HeatMap, APlanSaysWhenItsPromotionsHadToDisplace) {
+  // The policy sweeps for untracked fast pages (the first to leave) only
+  // for a plan that displaces: classify says so.
+  HeatMap map;
+  for (uint64_t p = 0; p < 8; ++p)
+    map.addAccess(1, addr(p), 100, 0);  // hot, on fast
+  map.addAccess(1, addr(50), 1, 0);     // cold, on fast
+  map.addAccess(1, addr(60), 100, 0);   // hot, on slow
+  auto onFast = [](pid_t, uint64_t page) { return page != 60; };
+  ClassifyInput roomy;
+  roomy.capacity_pages = 12;
+  roomy.fast_free_pages = 4;
+  roomy.low_watermark_pages = 2;
+  const Plan fits = map.classify(roomy, onFast, 0);
+  ASSERT_EQ(fits.promote.size(), 1u);
+  EXPECT_FALSE(fits.displacing);
+  ClassifyInput full = roomy;
+  full.fast_free_pages = 2;
+  EXPECT_TRUE(map.classify(full, onFast, 0).displacing);
+  // Not allowed to displace: no sweep would help either.
+  full.displace = false;
+  EXPECT_FALSE(map.classify(full, onFast, 0).displacing);
+  EXPECT_FALSE(full.pressure());
+  full.fast_free_pages = 1;
+  EXPECT_TRUE(full.pressure());
+}
+
 TEST(HeatMap, APageUnseenForIdlePassesIsColdWhateverItsHeat) {
   // The hot window moved: the old one, on the fast tier, built up heat but
   // has not faulted for three scanner passes, while the new one faults every
