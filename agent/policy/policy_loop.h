@@ -3,7 +3,8 @@
 //   1. where the tracked pages are (move_pages status, kept in the heat map's entries);
 //   2. a rolling sweep of each process's memory on the fast tier for pages
 //      the heat map does not track (cold by definition: never sampled, or
-//      evicted as the coldest);
+//      evicted as the coldest), only under pressure or after a plan whose
+//      promotions displaced;
 //   3. HeatMap::classify: capacity-fitted hot threshold, warm band, benefit
 //      margin, demotion only under the low watermark or to make room;
 //   4. demotions, then promotions, through the MigrationEngine (its rate
@@ -120,6 +121,7 @@ class PolicyLoop {
     uint64_t resident_on_fast = 0;          // pages, from numa_maps at resident_read
     int64_t moved_since_read = 0;           // promoted - demoted since
     bool promotions_found_no_room = false;  // the last plan's, after it displaced pages
+    bool last_plan_displaced = false;       // its promotions needed room (Plan::displacing)
   };
 
   void run();
