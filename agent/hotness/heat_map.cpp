@@ -166,19 +166,18 @@ void HeatMap::rebase(uint64_t now_ns) {
   scale_cache_.valid = false;
 }
 
-HeatMap::Scale HeatMap::growthAt(uint64_t now_ns) {
-  // A batch of samples shares one time: only its first sample does the work.
-  if (scale_cache_.valid && now_ns == scale_cache_.now_ns && !entries_.empty()) return scale_cache_;
+const HeatMap::Scale& HeatMap::growthAtNewTime(uint64_t now_ns) {
+  // A batch of samples shares one time: only its first sample comes here.
   if (entries_.empty()) {
     epoch_ns_ = now_ns;
     scale_cache_.valid = false;
   }
-  Scale scale = scaleAt(now_ns);
+  const Scale scale = scaleAt(now_ns);  // fills scale_cache_
   if (scale.fast > 0x1p64 || scale.slow > 0x1p64) {
     rebase(now_ns);
-    scale = scaleAt(now_ns);
+    (void)scaleAt(now_ns);
   }
-  return scale;
+  return scale_cache_;
 }
 
 void HeatMap::erase(size_t i) {
@@ -300,7 +299,10 @@ HeatMap::Entry& HeatMap::touch(Key key, uint64_t pages) {
 }
 
 void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t now_ns) {
-  const Scale scale = growthAt(now_ns);
+  // Copied out: admitting a new page may look at other times.
+  const Scale& at_now = growthAt(now_ns);
+  const float fast_gain_f = at_now.fast_gain_f;
+  const double fast_gain = at_now.fast_gain, slow_gain = at_now.slow_gain;
   const Key key{pid, address >> config_.page_shift};
   const uint32_t seen_pass = passesOf(pid).passes;
   Entry* e = nullptr;
@@ -319,13 +321,13 @@ void HeatMap::addAccess(pid_t pid, uint64_t address, uint64_t weight, uint64_t n
     // The two scores evolve alike: one multiply-add in float (under the
     // lab's TCG each floating-point operation and conversion is a helper
     // call, and the double path took nine).
-    e->fast += static_cast<float>(weight) * scale.fast_gain_f;
+    e->fast += static_cast<float>(weight) * fast_gain_f;
     e->slow = e->fast;
     return;
   }
   const double w = static_cast<double>(weight);
-  e->fast = static_cast<float>(e->fast + w * scale.fast_gain);
-  e->slow = static_cast<float>(e->slow + w * scale.slow_gain);
+  e->fast = static_cast<float>(e->fast + w * fast_gain);
+  e->slow = static_cast<float>(e->slow + w * slow_gain);
 }
 
 void HeatMap::addRegion(pid_t pid, uint64_t start, uint64_t end, uint32_t nr_accesses,

@@ -261,7 +261,14 @@ class HeatMap {
   void eraseSlot(size_t slot);
   void growSlots();
   Scale scaleAt(uint64_t now_ns) const;
-  Scale growthAt(uint64_t now_ns);  // scaleAt, rebasing first when factors grow large
+  // scaleAt, rebasing first when factors grow large; the reference is to
+  // scale_cache_. Inline for the hit: every sample of a batch asks at one time.
+  const Scale& growthAt(uint64_t now_ns) {
+    if (scale_cache_.valid && now_ns == scale_cache_.now_ns && !entries_.empty()) [[likely]]
+      return scale_cache_;
+    return growthAtNewTime(now_ns);
+  }
+  const Scale& growthAtNewTime(uint64_t now_ns);
   void rebase(uint64_t now_ns);
   const Entry* find(pid_t pid, uint64_t page) const;
   double evictOne();  // the evicted entry's heat
