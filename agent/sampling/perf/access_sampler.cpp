@@ -250,27 +250,31 @@ void PerfAccessSampler::paceScanner() {
 }
 
 tier::Result<void> PerfAccessSampler::pollOne(PerfSampler& sampler, SampleBatch& out) {
+  // A per-process ring holds its process's samples only: no filter needed,
+  // and they go straight to the batch.
+  const bool filter = system_ && &sampler == &*system_;
+  std::vector<AccessSample>& into = filter ? scratch_ : out.accesses;
+  const size_t first = into.size();
   scratch_.clear();
   event_of_.clear();
-  auto got = sampler.poll(scratch_, &event_of_);
+  auto got = sampler.poll(into, &event_of_);
   if (!got) return std::unexpected(got.error());
-  // A per-process ring holds its process's samples only: no filter needed.
-  const bool filter = system_ && &sampler == &*system_;
   uint32_t weighed_event = UINT32_MAX;  // events come in runs: ask for a period per run
   uint64_t weight = 1;
-  for (size_t i = 0; i < scratch_.size(); ++i) {
-    AccessSample& sample = scratch_[i];
+  for (size_t i = first; i < into.size(); ++i) {
+    AccessSample& sample = into[i];
     if (filter && !targets_.contains(sample.pid)) {
       ++filtered_out_;
       continue;
     }
-    const uint32_t event = i < event_of_.size() ? event_of_[i] : 0;
+    const size_t nth = i - first;
+    const uint32_t event = nth < event_of_.size() ? event_of_[nth] : 0;
     if (event != weighed_event) {
       weighed_event = event;
       weight = std::max<uint64_t>(1, sampler.period(event));
     }
     sample.weight = weight;
-    out.accesses.push_back(sample);
+    if (filter) out.accesses.push_back(sample);
   }
   return {};
 }

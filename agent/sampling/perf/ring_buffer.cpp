@@ -126,7 +126,80 @@ void RingReader::copyOut(uint64_t offset, size_t length, std::byte* dst) const {
   if (first < length) std::memcpy(dst + first, mem_.data.data(), length - first);
 }
 
+RingReader::RingReader(RingMemory memory, ReaderOptions options)
+    : mem_(memory),
+      options_(options),
+      mask_(memory.data.size() - 1),
+      layout_(fixedLayout(options.sample_type)) {}
+
+RingReader::FixedLayout RingReader::fixedLayout(uint64_t type) {
+  FixedLayout layout;
+  if (type & (PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_RAW)) return layout;  // variable length
+  int offset = 0;
+  // The kernel's field order, as parseSample walks it.
+  const auto field = [&](uint64_t bit, int* at) {
+    if (!(type & bit)) return;
+    if (at) *at = offset;
+    offset += 8;
+  };
+  field(PERF_SAMPLE_IDENTIFIER, nullptr);
+  field(PERF_SAMPLE_IP, nullptr);
+  field(PERF_SAMPLE_TID, &layout.tid);
+  field(PERF_SAMPLE_TIME, &layout.time);
+  field(PERF_SAMPLE_ADDR, &layout.addr);
+  field(PERF_SAMPLE_ID, nullptr);
+  field(PERF_SAMPLE_STREAM_ID, nullptr);
+  field(PERF_SAMPLE_CPU, &layout.cpu);
+  field(PERF_SAMPLE_PERIOD, nullptr);
+  field(PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT, &layout.weight);
+  field(PERF_SAMPLE_DATA_SRC, &layout.data_src);
+  field(PERF_SAMPLE_TRANSACTION, nullptr);
+  field(PERF_SAMPLE_PHYS_ADDR, &layout.phys);
+  field(PERF_SAMPLE_CGROUP, nullptr);
+  field(PERF_SAMPLE_DATA_PAGE_SIZE, nullptr);
+  field(PERF_SAMPLE_CODE_PAGE_SIZE, nullptr);
+  layout.fixed = true;
+  layout.body_bytes = static_cast<size_t>(offset);
+  return layout;
+}
+
+bool RingReader::parseFixed(std::span<const std::byte> body, AccessSample& sample) const {
+  if (body.size() < layout_.body_bytes) return false;
+  const auto u64At = [&](int offset) {
+    uint64_t value = 0;
+    std::memcpy(&value, body.data() + offset, sizeof value);
+    return value;
+  };
+  const auto u32At = [&](int offset) {
+    uint32_t value = 0;
+    std::memcpy(&value, body.data() + offset, sizeof value);
+    return value;
+  };
+  if (layout_.tid >= 0) {
+    sample.pid = static_cast<pid_t>(u32At(layout_.tid));
+    sample.tid = static_cast<pid_t>(u32At(layout_.tid + 4));
+  } else {
+    sample.pid = options_.default_pid;
+  }
+  if (layout_.time >= 0) sample.time_ns = u64At(layout_.time);
+  if (layout_.addr >= 0) sample.address = u64At(layout_.addr);
+  if (layout_.cpu >= 0) sample.cpu = static_cast<int>(u32At(layout_.cpu));
+  if (layout_.weight >= 0) {
+    perf_sample_weight weight{};
+    weight.full = u64At(layout_.weight);
+    const uint64_t value =
+        (options_.sample_type & PERF_SAMPLE_WEIGHT) ? weight.full : weight.var1_dw;
+    sample.weight = value == 0 ? 1 : value;
+  }
+  if (layout_.data_src >= 0 && ((u64At(layout_.data_src) >> PERF_MEM_OP_SHIFT) & PERF_MEM_OP_STORE))
+    sample.write = true;
+  if (layout_.phys >= 0) sample.physical = u64At(layout_.phys);
+  if (options_.all_stores) sample.write = true;
+  return true;
+}
+
 bool RingReader::parseSample(std::span<const std::byte> body, AccessSample& sample) const {
+  if (layout_.fixed) return parseFixed(body, sample);
   const uint64_t type = options_.sample_type;
   Cursor c(body);
   if (type & PERF_SAMPLE_IDENTIFIER) c.u64();

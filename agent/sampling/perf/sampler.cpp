@@ -579,8 +579,11 @@ tier::Result<size_t> PerfSampler::poll(std::vector<AccessSample>& out,
   size_t appended = 0;
   impl.last_fill = 0;
   for (auto& ring : impl.rings) {
+    // Samples go straight to `out` unless some must be filtered out.
+    const bool filter = impl.filter_pid != 0 && !impl.specs[ring.event].per_task;
+    const size_t out_before = out.size();
     impl.scratch.clear();
-    ring.reader->drain(impl.scratch);
+    ring.reader->drain(filter ? impl.scratch : out);
     const ReaderStats& now = ring.reader->stats();
     const ReaderStats& was = ring.last;
     Impl::Event& event = impl.events[ring.event];
@@ -602,9 +605,15 @@ tier::Result<size_t> PerfSampler::poll(std::vector<AccessSample>& out,
     throttles[ring.event] += throttled;
     ring.last = now;
 
+    if (!filter) {
+      const size_t drained = out.size() - out_before;
+      if (event_of) event_of->insert(event_of->end(), drained, static_cast<uint32_t>(ring.event));
+      event.samples += drained;
+      appended += drained;
+      continue;
+    }
     for (const AccessSample& sample : impl.scratch) {
-      if (impl.filter_pid != 0 && !impl.specs[ring.event].per_task &&
-          sample.pid != impl.filter_pid) {
+      if (sample.pid != impl.filter_pid) {
         ++event.dropped;
         continue;
       }

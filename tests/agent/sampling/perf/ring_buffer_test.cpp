@@ -142,6 +142,56 @@ TEST(RingReader, VariableFieldsBeforeLaterOnesAreSkipped) {
   EXPECT_EQ(reader.stats().base.malformed, 0u);
 }
 
+TEST(RingReader, FixedLayoutsReadWhatTheWalkOverEveryFieldReads) {
+  // Without a callchain or raw data the reader reads fields at offsets found
+  // once; with them it walks the fields. Both must agree, field by field, for
+  // every fixed-size field the kernel can put before and between them.
+  constexpr uint64_t kOptional[] = {
+      PERF_SAMPLE_IDENTIFIER, PERF_SAMPLE_IP,          PERF_SAMPLE_TID,
+      PERF_SAMPLE_TIME,       PERF_SAMPLE_ID,          PERF_SAMPLE_STREAM_ID,
+      PERF_SAMPLE_CPU,        PERF_SAMPLE_PERIOD,      PERF_SAMPLE_WEIGHT,
+      PERF_SAMPLE_DATA_SRC,   PERF_SAMPLE_TRANSACTION, PERF_SAMPLE_PHYS_ADDR,
+      PERF_SAMPLE_CGROUP,     PERF_SAMPLE_DATA_PAGE_SIZE};
+  for (uint64_t mask = 0; mask < (1u << std::size(kOptional)); mask += 37) {
+    uint64_t type = PERF_SAMPLE_ADDR;
+    for (size_t bit = 0; bit < std::size(kOptional); ++bit)
+      if (mask & (1u << bit)) type |= kOptional[bit];
+    SampleFields f;
+    f.pid = 7 + static_cast<uint32_t>(mask);
+    f.tid = 9;
+    f.time = 1000 + mask;
+    f.addr = 0x7f0000000000 + (mask << 12);
+    f.cpu = 1;
+    f.weight = mask % 3;  // 0 reads as 1
+    f.data_src = mask % 2 ? storeSrc() : loadSrc();
+    f.phys = 0x5000 + mask;
+    SyntheticRing fixed_ring(4096), walked_ring(4096);
+    fixed_ring.append(test::sampleRecord(type, f));
+    walked_ring.append(test::sampleRecord(type | PERF_SAMPLE_CALLCHAIN, f));
+    RingReader fixed = makeReader(fixed_ring, type);
+    RingReader walked = makeReader(walked_ring, type | PERF_SAMPLE_CALLCHAIN);
+    std::vector<AccessSample> a, b;
+    ASSERT_EQ(fixed.drain(a), 1u) << "sample_type " << type;
+    ASSERT_EQ(walked.drain(b), 1u) << "sample_type " << type;
+    EXPECT_EQ(a[0].pid, b[0].pid) << type;
+    EXPECT_EQ(a[0].tid, b[0].tid) << type;
+    EXPECT_EQ(a[0].time_ns, b[0].time_ns) << type;
+    EXPECT_EQ(a[0].address, f.addr) << type;
+    EXPECT_EQ(a[0].address, b[0].address) << type;
+    EXPECT_EQ(a[0].cpu, b[0].cpu) << type;
+    EXPECT_EQ(a[0].weight, b[0].weight) << type;
+    EXPECT_EQ(a[0].write, b[0].write) << type;
+    EXPECT_EQ(a[0].physical, b[0].physical) << type;
+  }
+  // A body shorter than the layout is malformed, not read past its end.
+  SyntheticRing ring(4096);
+  ring.append(test::sampleRecord(kBasic, SampleFields{}));
+  RingReader reader = makeReader(ring, kBasic | PERF_SAMPLE_PHYS_ADDR);
+  std::vector<AccessSample> out;
+  EXPECT_EQ(reader.drain(out), 0u);
+  EXPECT_EQ(reader.stats().base.malformed, 1u);
+}
+
 TEST(RingReader, ManyRecordsAcrossManyWraps) {
   SyntheticRing ring(1024);
   RingReader reader = makeReader(ring, kPebs);
