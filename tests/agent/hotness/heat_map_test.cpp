@@ -366,6 +366,37 @@ TEST(HeatMap, HotCandidateDisplacesColdPageWithoutPressure) {
   EXPECT_TRUE(waiting.demote.empty());
 }
 
+TEST(HeatMap, UnderTheKeepLineDisplacementsFirstMakeUpTheDeficit) {
+  // Free memory 2 pages under the keep-free line, the per-CPU lists holding
+  // the rest (no pressure): a promotion fits only after 3 demotions, and
+  // with 2 cold pages to give there is neither (demoting them would make
+  // room for nothing).
+  const auto build = [](uint64_t cold_pages) {
+    HeatMap map;
+    for (uint64_t p = 0; p < 8; ++p)
+      map.addAccess(1, addr(p), 100, 0);  // hot, on fast
+    for (uint64_t p = 0; p < cold_pages; ++p)
+      map.addAccess(1, addr(50 + p), 1, 0);  // cold, on fast
+    map.addAccess(1, addr(60), 100, 0);      // hot, on slow
+    return map;
+  };
+  auto onFast = [](pid_t, uint64_t page) { return page != 60; };
+  ClassifyInput in;
+  in.capacity_pages = 9;
+  in.fast_free_pages = 3;
+  in.low_watermark_pages = 5;
+  in.per_cpu_free_pages = 4;
+  ASSERT_FALSE(in.pressure());
+  const Plan enough = build(4).classify(in, onFast, 0);
+  ASSERT_EQ(enough.promote.size(), 1u);
+  EXPECT_EQ(enough.promote[0].page, 60u);
+  EXPECT_EQ(enough.demote.size(), 3u);
+  const Plan short_of = build(2).classify(in, onFast, 0);
+  EXPECT_TRUE(short_of.promote.empty());
+  EXPECT_TRUE(short_of.demote.empty());
+  EXPECT_TRUE(short_of.displacing);
+}
+
 TEST(HeatMap, APlanSaysWhenItsPromotionsHadToDisplace) {
   // The policy sweeps for untracked fast pages (the first to leave) only
   // for a plan that displaces: classify says so.
