@@ -146,12 +146,13 @@ TEST(RingReader, FixedLayoutsReadWhatTheWalkOverEveryFieldReads) {
   // Without a callchain or raw data the reader reads fields at offsets found
   // once; with them it walks the fields. Both must agree, field by field, for
   // every fixed-size field the kernel can put before and between them.
-  constexpr uint64_t kOptional[] = {
-      PERF_SAMPLE_IDENTIFIER, PERF_SAMPLE_IP,          PERF_SAMPLE_TID,
-      PERF_SAMPLE_TIME,       PERF_SAMPLE_ID,          PERF_SAMPLE_STREAM_ID,
-      PERF_SAMPLE_CPU,        PERF_SAMPLE_PERIOD,      PERF_SAMPLE_WEIGHT,
-      PERF_SAMPLE_DATA_SRC,   PERF_SAMPLE_TRANSACTION, PERF_SAMPLE_PHYS_ADDR,
-      PERF_SAMPLE_CGROUP,     PERF_SAMPLE_DATA_PAGE_SIZE};
+  constexpr uint64_t kOptional[] = {PERF_SAMPLE_IDENTIFIER,  PERF_SAMPLE_IP,
+                                    PERF_SAMPLE_TID,         PERF_SAMPLE_TIME,
+                                    PERF_SAMPLE_ID,          PERF_SAMPLE_STREAM_ID,
+                                    PERF_SAMPLE_CPU,         PERF_SAMPLE_PERIOD,
+                                    PERF_SAMPLE_WEIGHT,      PERF_SAMPLE_DATA_SRC,
+                                    PERF_SAMPLE_TRANSACTION, PERF_SAMPLE_PHYS_ADDR,
+                                    PERF_SAMPLE_CGROUP,      PERF_SAMPLE_DATA_PAGE_SIZE};
   for (uint64_t mask = 0; mask < (1u << std::size(kOptional)); mask += 37) {
     uint64_t type = PERF_SAMPLE_ADDR;
     for (size_t bit = 0; bit < std::size(kOptional); ++bit)
