@@ -80,13 +80,19 @@ tier::Result<std::unique_ptr<PerfAccessSampler>> PerfAccessSampler::openHardware
     const tier::FsRoot& sys, const tier::FsRoot& proc, AccessSamplerOptions options) {
   auto specs = selectEvents(sys, proc);
   if (!specs) return std::unexpected(specs.error());
-  SamplerOptions o{.events = *specs,
+  return openSystemWide(std::move(*specs), sys, proc, options);
+}
+
+tier::Result<std::unique_ptr<PerfAccessSampler>> PerfAccessSampler::openSystemWide(
+    std::vector<EventSpec> events, const tier::FsRoot& sys, const tier::FsRoot& proc,
+    AccessSamplerOptions options, std::string name) {
+  SamplerOptions o{.events = std::move(events),
                    .target = Target::system(),
                    .ring_pages = options.ring_pages,
                    .skip_failed_events = true};
   auto sampler = PerfSampler::open(std::move(o), sys, proc);
   if (!sampler) return std::unexpected(sampler.error());
-  std::string name = hardwareName(sampler->events());
+  if (name.empty()) name = hardwareName(sampler->events());
   return std::unique_ptr<PerfAccessSampler>(
       new PerfAccessSampler(std::move(name), std::move(*sampler), {}, options, nullptr, nullptr));
 }
@@ -253,10 +259,10 @@ tier::Result<void> PerfAccessSampler::pollOne(PerfSampler& sampler, SampleBatch&
   // A per-process ring holds its process's samples only: no filter needed,
   // and they go straight to the batch.
   const bool filter = system_ && &sampler == &*system_;
-  std::vector<AccessSample>& into = filter ? scratch_ : out.accesses;
-  const size_t first = into.size();
   scratch_.clear();
   event_of_.clear();
+  std::vector<AccessSample>& into = filter ? scratch_ : out.accesses;
+  const size_t first = into.size();
   auto got = sampler.poll(into, &event_of_);
   if (!got) return std::unexpected(got.error());
   uint32_t weighed_event = UINT32_MAX;  // events come in runs: ask for a period per run

@@ -164,6 +164,13 @@ class PerfAccessSampler : public Sampler {
   // addresses) or the perf_event_open error otherwise.
   static tier::Result<std::unique_ptr<PerfAccessSampler>> openHardware(
       const tier::FsRoot& sys, const tier::FsRoot& proc, AccessSamplerOptions options = {});
+  // What openHardware does with the events it selects, for any events: one
+  // per online CPU system-wide, samples kept for the target pids. Named
+  // `name`, or "pebs"/"ibs" after the events when empty. The tests use it
+  // with software page faults, which every host has.
+  static tier::Result<std::unique_ptr<PerfAccessSampler>> openSystemWide(
+      std::vector<EventSpec> events, const tier::FsRoot& sys, const tier::FsRoot& proc,
+      AccessSamplerOptions options = {}, std::string name = {});
   // ENOENT when the kernel lacks NUMA balancing (no kernel/numa_balancing).
   static tier::Result<std::unique_ptr<PerfAccessSampler>> openHintFaults(
       const tier::FsRoot& sys, const tier::FsRoot& proc, ScanningHooks hooks,

@@ -219,6 +219,40 @@ TEST_F(LiveSampler, SystemWideSeesThisProcess) {
   EXPECT_EQ(sampler->status()[0].rings, sampler->status()[0].fds);  // one per CPU
 }
 
+TEST_F(LiveSampler, ASystemWideAccessSamplerKeepsItsTargetsSamplesPollAfterPoll) {
+  // The hardware samplers' path (one event per CPU, samples of other
+  // processes filtered out), with software page faults: each poll brings
+  // this process's new pages, however many the poll before brought.
+  AccessSamplerOptions options;
+  options.cpu_budget = 1.0;  // the period stays 1: every fault is a sample
+  auto sampler =
+      PerfAccessSampler::openSystemWide({pageFaultEvent(1)}, *sys_, *proc_, options, "system");
+  if (!sampler && (sampler.error().errnum == EACCES || sampler.error().errnum == EPERM))
+    GTEST_SKIP() << sampler.error().message();
+  ASSERT_TRUE(sampler) << sampler.error().message();
+  EXPECT_EQ((*sampler)->name(), "system");
+  ASSERT_TRUE((*sampler)->setTargets({::getpid()}));
+  ASSERT_TRUE((*sampler)->start());
+  Buffer first(200), second(40);
+  SampleBatch batch;
+  first.touch(0, 200);
+  ASSERT_TRUE((*sampler)->poll(batch));
+  const Inside got_first = inside(first, batch.accesses, ::getpid());
+  SampleBatch next;
+  second.touch(0, 40);
+  ASSERT_TRUE((*sampler)->poll(next));
+  const Inside got_second = inside(second, next.accesses, ::getpid());
+  ASSERT_TRUE((*sampler)->stop());
+  if ((*sampler)->stats().lost > 0) GTEST_SKIP() << "a busy host filled the rings";
+  EXPECT_GE(got_first.pages.size(), 190u);
+  EXPECT_GE(got_second.pages.size(), 38u);
+  for (const SampleBatch* b : {&batch, &next})
+    for (const AccessSample& s : b->accesses) {
+      EXPECT_EQ(s.pid, ::getpid());
+      EXPECT_EQ(s.weight, 1u);
+    }
+}
+
 TEST_F(LiveSampler, BudgetRaisesThePeriodThroughTheKernel) {
   Buffer buffer(2048 + 4096);
   SamplerOptions options;
