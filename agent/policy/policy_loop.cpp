@@ -416,7 +416,9 @@ void PolicyLoop::plan(Group& group, uint64_t now_ns) {
     lap(&PolicyStatus::cpu_sweep);
   }
   const hotness::Plan plan = group.heat.classify(in, onFast, now_ns, held);
-  group.last_plan_displaced = plan.displacing;
+  // A plan that waits for freed pages (no displacing) tells nothing about
+  // the next: the one before it still does.
+  if (in.displace) group.last_plan_displaced = plan.displacing;
   const MovePlan moves = toMoveRequests(plan, view, kPageShift, kPagesPerRequest);
   round_planned_pages_ += moves.promote_pages + moves.demote_pages;
   round_hot_pages_ += plan.hot_pages;
